@@ -160,3 +160,35 @@ func TestTimeoutErrorUnwrapsCallError(t *testing.T) {
 		assert.ErrorIs(t, err, ErrTimeout)
 	})
 }
+
+func TestExecutePipelineOfOwnPoliciesAllocatesAtMostOnce(t *testing.T) {
+	br, err := NewBreaker(BreakerConfig{})
+	require.NoError(t, err)
+	p := Pipeline(NewSemaphore(4), br, RetryPolicy{})
+	ctx := context.Background()
+	fn := func(context.Context) (int, error) { return 1, nil }
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := Execute(ctx, p, fn); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.LessOrEqual(t, allocs, 1.0, "got %v allocs per call, want at most 1", allocs)
+}
+
+func TestPipelineBreakerSeesRetriedFailuresOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br, err := NewBreaker(BreakerConfig{FailureThreshold: 2, RecoveryTimeout: time.Minute})
+		require.NoError(t, err)
+		// The breaker is outside the retry: a call that fails all 3 attempts
+		// counts as one failure.
+		p := Pipeline(br, RetryPolicy{Jitter: JitterNone})
+		_, err = Execute(t.Context(), p, func(context.Context) (int, error) { return 0, errFlaky })
+		require.ErrorIs(t, err, errFlaky)
+		assert.Equal(t, StateClosed, br.State())
+		_, err = Execute(t.Context(), p, func(context.Context) (int, error) { return 0, errFlaky })
+		require.ErrorIs(t, err, errFlaky)
+		assert.Equal(t, StateOpen, br.State())
+		_, err = Execute(t.Context(), p, func(context.Context) (int, error) { return 1, nil })
+		assert.ErrorIs(t, err, ErrOpen)
+	})
+}

@@ -17,8 +17,9 @@ var (
 	// error of a call that ran out of the time a [Timeout] or [Fallback] gave it.
 	ErrTimeout = errors.New("resilience: timeout")
 
-	// ErrOpen is returned by [Breaker.Do] while the breaker is open: the call
-	// was rejected without running.
+	// ErrOpen is wrapped by the error (a [*BreakerOpenError]) that
+	// [Breaker.Do] returns while the breaker is open: the call was rejected
+	// without running.
 	ErrOpen = errors.New("resilience: circuit breaker is open")
 
 	// ErrHalfOpenLimit is returned by [Breaker.Do] when the breaker is half

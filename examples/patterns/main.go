@@ -90,7 +90,9 @@ type Summary struct {
 
 func run(ctx context.Context, out io.Writer, scale float64, seed uint64) (Summary, error) {
 	m := &llm{scale: scale, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
-	full := func(d time.Duration) time.Duration { return time.Duration(float64(d) / scale).Round(10 * time.Millisecond) }
+	full := func(d time.Duration) time.Duration {
+		return time.Duration(float64(d) / scale).Round(10 * time.Millisecond)
+	}
 	var s Summary
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(out, "Five resilience patterns against a simulated LLM (time scale %.2g, seed %d)\n\n", scale, seed)

@@ -1,0 +1,264 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/resilience-go/resilience"
+	"github.com/resilience-go/resilience/dlq"
+)
+
+// outcome is how an attempt ended.
+type outcome struct {
+	result any
+	err    error
+	trace  string // stack of a recovered panic
+	lost   bool   // the lease was lost: the attempt may not settle
+	forced bool   // shutdown grace ran out: hand the task back
+}
+
+// process runs one claimed task and settles it with the broker. Settling
+// uses settle, a context that the end of the shutdown grace does not
+// cancel, so an attempt that finished is still recorded.
+func (w *Worker) process(work, settle context.Context, claimed *Task, token string) {
+	// The worker keeps its own copy of the task; the handler gets the
+	// claimed one, with its own payload bytes.
+	t := *claimed
+	claimed.Payload = cloneRaw(t.Payload)
+	h := w.handler(t.Name)
+	switch {
+	case h == nil:
+		w.fail(settle, &t, token, fmt.Errorf("%w %q (register one with Worker.Handle, then replay the dead letter)", ErrNoHandler, t.Name), "")
+		return
+	case t.Redeliveries > w.cfg.MaxRedeliveries:
+		w.fail(settle, &t, token, fmt.Errorf("%w: the lease of this task ran out %d times (MaxRedeliveries %d); its handler may crash or stall its worker",
+			ErrRedeliveryLimit, t.Redeliveries, w.cfg.MaxRedeliveries), "")
+		return
+	}
+	o := w.run(work, settle, claimed, token, h)
+	switch {
+	case o.forced:
+		w.release(settle, &t, token)
+	case o.lost:
+		w.log.LogAttrs(settle, slog.LevelWarn, "queue: lease lost; the attempt's outcome is discarded",
+			taskAttrs(&t, slog.Any("error", o.err))...)
+	case o.err == nil:
+		w.complete(settle, &t, token, o.result)
+	default:
+		w.failed(settle, &t, token, o.err, o.trace)
+	}
+}
+
+// run calls the handler with t in its own goroutine and returns when the
+// handler returns, at the hard time limit, or when the shutdown grace runs
+// out. Meanwhile one timer drives the lease renewals (every Lease/3) and
+// both time limits.
+func (w *Worker) run(work, settle context.Context, t *Task, token string, h HandlerFunc) outcome {
+	begin := time.Now()
+	softAt, hardAt := begin.Add(w.cfg.SoftTimeLimit), begin.Add(w.cfg.TimeLimit)
+	hctx, cancel := context.WithCancelCause(settle)
+	defer cancel(nil)
+	th := &taskHandle{Context: hctx, w: w, settle: settle, id: t.ID, token: token, cancel: cancel, softAt: softAt}
+
+	out := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		defer func() {
+			if r := recover(); r != nil {
+				o = outcome{err: &panicError{value: r}, trace: string(debug.Stack())}
+			}
+			out <- o
+		}()
+		o.result, o.err = h(th, t)
+	}()
+
+	every := w.cfg.Lease / 3
+	renewAt, soft := begin.Add(every), false
+	timer := time.NewTimer(min(every, w.cfg.SoftTimeLimit))
+	defer timer.Stop()
+	for {
+		select {
+		case o := <-out:
+			o.lost = th.lost.Load()
+			// An error that raced the end of the shutdown grace is most
+			// likely the cancellation's: hand the task back, not a failure.
+			o.forced = o.err != nil && work.Err() != nil
+			return o
+		case <-work.Done():
+			cancel(ErrShutdown)
+			return outcome{forced: true}
+		case now := <-timer.C:
+			if !now.Before(hardAt) {
+				cancel(ErrTimeLimit)
+				return outcome{err: fmt.Errorf("%w: attempt %d ran longer than %v", ErrTimeLimit, t.Attempt, w.cfg.TimeLimit),
+					lost: th.lost.Load()}
+			}
+			if !soft && !now.Before(softAt) {
+				soft = true
+				cancel(ErrSoftTimeLimit)
+			}
+			if !now.Before(renewAt) {
+				renewAt = now.Add(every)
+				w.renew(th, t)
+			}
+			next := renewAt
+			if !soft {
+				next = minTime(next, softAt)
+			}
+			timer.Reset(minTime(next, hardAt).Sub(now))
+		}
+	}
+}
+
+// renew extends the attempt's lease, and cancels the handler when the
+// lease is lost.
+func (w *Worker) renew(th *taskHandle, t *Task) {
+	if th.lost.Load() {
+		return
+	}
+	err := w.b.Renew(th.settle, th.id, th.token, w.cfg.Lease)
+	switch {
+	case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound):
+		th.markLost()
+	case err != nil:
+		w.log.LogAttrs(th.settle, slog.LevelWarn, "queue: renewing a lease failed; retrying at the next renewal",
+			taskAttrs(t, slog.Any("error", err))...)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// complete stores the handler's result.
+func (w *Worker) complete(ctx context.Context, t *Task, token string, result any) {
+	raw, err := encodeResult(result)
+	if err != nil {
+		w.fail(ctx, t, token, resilience.Permanent(fmt.Errorf("%w: result of task %q does not marshal to JSON: %w", ErrInvalidArgument, t.Name, err)), "")
+		return
+	}
+	w.settle(ctx, t, "complete", func(ctx context.Context) error {
+		return w.b.Complete(ctx, t.ID, token, raw, w.cfg.ResultTTL)
+	})
+}
+
+func encodeResult(v any) (json.RawMessage, error) {
+	switch r := v.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		if r == nil {
+			return nil, nil
+		}
+		if !json.Valid(r) {
+			return nil, errors.New("json.RawMessage result is not valid JSON")
+		}
+		return r, nil
+	}
+	return json.Marshal(v)
+}
+
+// failed handles a failed attempt: a retry after the policy's delay, or the
+// end of the task when the error is not retryable or the retries are spent.
+func (w *Worker) failed(ctx context.Context, t *Task, token string, err error, trace string) {
+	p := &w.cfg.Retry
+	if !p.Retryable(err) || t.Retries >= w.maxRetries(t) {
+		w.fail(ctx, t, token, err, trace)
+		return
+	}
+	delay := p.Delay(t.Retries+1, err)
+	now := time.Now()
+	if p.MaxElapsed > 0 && now.Add(delay).Sub(t.EnqueuedAt) > p.MaxElapsed {
+		w.fail(ctx, t, token, fmt.Errorf("%w (no retry: the next attempt would start after Retry.MaxElapsed %v)", err, p.MaxElapsed), trace)
+		return
+	}
+	if p.OnRetry != nil {
+		p.OnRetry(resilience.RetryEvent{Attempt: t.Retries + 1, Err: err, Delay: delay})
+	}
+	w.log.LogAttrs(ctx, slog.LevelInfo, "queue: attempt failed; retrying",
+		taskAttrs(t, slog.Any("error", err), slog.Duration("delay", delay))...)
+	w.settle(ctx, t, "retry", func(ctx context.Context) error {
+		return w.b.Retry(ctx, t.ID, token, err.Error(), now.Add(delay))
+	})
+}
+
+// fail ends the task for good: one dead-letter entry, then FAILURE. The
+// lease is renewed first, so that it cannot run out between the two; if
+// the entry cannot be written the task is handed back instead, so that it
+// is never failed without a dead letter.
+func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, trace string) {
+	if err := w.b.Renew(ctx, t.ID, token, w.cfg.Lease); errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound) {
+		w.log.LogAttrs(ctx, slog.LevelWarn, "queue: lease lost before the task could be failed", taskAttrs(t, slog.Any("error", cause))...)
+		return
+	}
+	e := dlq.Entry{
+		TaskID: t.ID, TaskName: t.Name, Queue: t.Queue, Payload: t.Payload,
+		Error: cause.Error(), Trace: trace, FailedAt: time.Now(), Retries: t.Retries,
+	}
+	var err error
+	for i := range 3 {
+		if err = w.rec.Record(ctx, e); err == nil || ctx.Err() != nil {
+			break
+		}
+		_ = sleep(ctx, time.Duration(100<<i)*time.Millisecond)
+	}
+	if err != nil {
+		w.log.LogAttrs(ctx, slog.LevelError, "queue: cannot record a dead letter; handing the task back",
+			taskAttrs(t, slog.Any("error", err), slog.String("task_error", cause.Error()))...)
+		w.release(ctx, t, token)
+		return
+	}
+	w.log.LogAttrs(ctx, slog.LevelError, "queue: task failed", taskAttrs(t, slog.Any("error", cause))...)
+	w.settle(ctx, t, "fail", func(ctx context.Context) error {
+		return w.b.Fail(ctx, t.ID, token, cause.Error(), w.cfg.ResultTTL)
+	})
+}
+
+// release hands the task back to the broker unfinished.
+func (w *Worker) release(ctx context.Context, t *Task, token string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Lease)
+	defer cancel()
+	w.settle(ctx, t, "release", func(ctx context.Context) error {
+		return w.b.Release(ctx, t.ID, token)
+	})
+}
+
+// settle runs a lease-holding broker call, retrying transient errors with a
+// backoff for up to one lease; after that the lease has run out and the
+// task will be redelivered, so nothing is lost.
+func (w *Worker) settle(ctx context.Context, t *Task, op string, call func(context.Context) error) {
+	deadline := time.Now().Add(w.cfg.Lease)
+	delay := 10 * time.Millisecond
+	for {
+		err := call(ctx)
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound):
+			w.log.LogAttrs(ctx, slog.LevelWarn, "queue: lease lost; cannot "+op+" the task", taskAttrs(t)...)
+			return
+		case errors.Is(err, ErrClosed) || errors.Is(err, ErrInvalidArgument) ||
+			ctx.Err() != nil || time.Now().Add(delay).After(deadline):
+			w.log.LogAttrs(ctx, slog.LevelError, "queue: cannot "+op+" the task; it will be redelivered when its lease runs out",
+				taskAttrs(t, slog.Any("error", err))...)
+			return
+		}
+		_ = sleep(ctx, delay) // on ctx's end the next round logs and returns
+		delay = min(2*delay, time.Second)
+	}
+}
+
+func taskAttrs(t *Task, more ...slog.Attr) []slog.Attr {
+	return append([]slog.Attr{
+		slog.String("task_id", t.ID), slog.String("task", t.Name),
+		slog.String("queue", t.Queue), slog.Int("attempt", t.Attempt),
+	}, more...)
+}

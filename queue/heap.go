@@ -1,0 +1,136 @@
+package queue
+
+// entry is a task held by a [MemoryBroker], with its lease and scheduling
+// state. An entry is in at most one timeHeap at a time (delayed, leased or
+// done), so one deadline and one heap index serve all three.
+type entry struct {
+	t     Task
+	token string // current lease token; "" when not leased
+	at    int64  // heap key: not-before, lease expiry or result expiry (UnixNano)
+	hi    int    // index in the heap holding the entry; -1 when in none
+}
+
+// timeHeap is a min-heap of entries ordered by at, with each entry's index
+// kept up to date so that it can be removed or re-keyed in O(log n).
+type timeHeap []*entry
+
+func (h *timeHeap) push(e *entry) {
+	e.hi = len(*h)
+	*h = append(*h, e)
+	h.up(e.hi)
+}
+
+// top returns the entry with the smallest key, or nil.
+func (h timeHeap) top() *entry {
+	if len(h) == 0 {
+		return nil
+	}
+	return h[0]
+}
+
+// remove takes e out of the heap; e must be in it.
+func (h *timeHeap) remove(e *entry) {
+	i, last := e.hi, len(*h)-1
+	if i != last {
+		h.swap(i, last)
+	}
+	(*h)[last] = nil
+	*h = (*h)[:last]
+	e.hi = -1
+	if i != last {
+		h.fix(i)
+	}
+}
+
+// fix restores the order after the key of the entry at i changed.
+func (h timeHeap) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h timeHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hi, h[j].hi = i, j
+}
+
+func (h timeHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p].at <= h[i].at {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h timeHeap) down(i int) bool {
+	start := i
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[r].at < h[l].at {
+			m = r
+		}
+		if h[i].at <= h[m].at {
+			break
+		}
+		h.swap(i, m)
+		i = m
+	}
+	return i > start
+}
+
+// fifo is a growable ring buffer of entries: push at the back, push at the
+// front (a task handed back keeps its place), pop from the front.
+type fifo struct {
+	buf        []*entry
+	head, size int
+}
+
+func (q *fifo) grow() {
+	n := 2 * len(q.buf)
+	if n == 0 {
+		n = 16
+	}
+	buf := make([]*entry, n)
+	for i := range q.size {
+		buf[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = buf, 0
+}
+
+func (q *fifo) pushBack(e *entry) {
+	if q.size == len(q.buf) {
+		q.grow()
+	}
+	q.buf[(q.head+q.size)%len(q.buf)] = e
+	q.size++
+}
+
+func (q *fifo) pushFront(e *entry) {
+	if q.size == len(q.buf) {
+		q.grow()
+	}
+	q.head = (q.head - 1 + len(q.buf)) % len(q.buf)
+	q.buf[q.head] = e
+	q.size++
+}
+
+func (q *fifo) popFront() *entry {
+	if q.size == 0 {
+		return nil
+	}
+	e := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) % len(q.buf)
+	q.size--
+	if q.size == 0 && len(q.buf) > 1024 {
+		q.buf, q.head = nil, 0 // let a drained burst's buffer go
+	}
+	return e
+}

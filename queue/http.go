@@ -1,0 +1,451 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/resilience-go/resilience/dlq"
+)
+
+// Defaults of [HTTPConfig] fields left zero.
+const (
+	DefaultMaxBodyBytes = 1 << 20 // 1 MiB
+	DefaultSSEKeepAlive = 15 * time.Second
+)
+
+// HTTPConfig configures the handler of [NewHTTPHandlerWith]. The zero value
+// serves the task routes only, with the defaults below.
+type HTTPConfig struct {
+	// DeadLetters, when set, adds the dead-letter routes (list, get,
+	// replay, delete) over this store, usually [Worker.DeadLetters]. nil
+	// means no such routes (they answer 404).
+	DeadLetters dlq.Store
+
+	// MaxBodyBytes caps the size of a request body; a larger body is
+	// answered 413. 0 means DefaultMaxBodyBytes (1 MiB); negative is an
+	// error.
+	MaxBodyBytes int64
+
+	// SSEKeepAlive is how often an event stream with nothing to report
+	// sends a comment line, so that proxies do not close it as idle. 0
+	// means DefaultSSEKeepAlive (15 s); negative is an error.
+	SSEKeepAlive time.Duration
+
+	// Logger receives a record for every answer in the 5xx range, with the
+	// error behind it (the client is told only "internal error"). nil means
+	// [slog.Default].
+	Logger *slog.Logger
+}
+
+// NewHTTPHandler returns an HTTP API over c with [HTTPConfig]'s defaults
+// and no dead-letter routes; see [NewHTTPHandlerWith] for the routes. A nil
+// c gives a handler that answers every request 500 with a JSON error.
+func NewHTTPHandler(c *Client) http.Handler {
+	h, err := NewHTTPHandlerWith(c, HTTPConfig{})
+	if err != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, http.StatusInternalServerError, err.Error())
+		})
+	}
+	return h
+}
+
+// NewHTTPHandlerWith returns an HTTP API over c, configured by cfg. Every
+// answer is JSON, errors as {"error": "..."}. Routes (Go 1.22 patterns,
+// relative to where the handler is mounted; http.StripPrefix works):
+//
+//   - POST /tasks/{name...} enqueues a task named name (which may contain
+//     '/'). The body (optional) is {"payload": any JSON, "queue": "high",
+//     "max_retries": 3, "delay": "10s", "task_id": "idempotency key"}; all
+//     fields are optional and unknown fields are rejected. It answers 202
+//     {"task_id", "status"} with a Location header naming the task. With a
+//     task_id that exists, the existing task is answered (see [WithTaskID]).
+//   - GET /tasks/{id} answers {"task_id", "name", "queue", "status",
+//     "progress", "result", "error", "attempt", "max_retries", "retries",
+//     "enqueued_at"} plus "not_before", "started_at", "finished_at" and
+//     "expires_at" when set; progress and result are null when absent.
+//   - GET /tasks/{id}/events answers a Server-Sent Events stream of the
+//     same objects, one "event: state" per observed change (see
+//     [Client.Watch]), ending after the one whose status is SUCCESS or
+//     FAILURE (an EventSource should close then, or it reconnects). A
+//     comment line is sent every SSEKeepAlive while nothing changes. When
+//     the task vanishes or the broker fails mid-stream, an "event: error"
+//     with {"error"} ends it. The stream ends when the client disconnects.
+//   - With cfg.DeadLetters: GET /dead-letters?offset=0&limit=50 answers
+//     {"entries": [...], "total", "offset", "limit"} (oldest first, limit
+//     1 to 1000); GET /dead-letters/{id} one [dlq.Entry]; POST
+//     /dead-letters/{id}/replay answers 202 {"task_id", "status",
+//     "replay_of"} (see [Client.Replay]); DELETE /dead-letters/{id} 204.
+//
+// Statuses: 400 for malformed JSON, unknown fields, trailing data, a bad
+// task name or id, an unknown queue, a delay that is not a non-negative Go
+// duration, a negative max_retries, or bad paging; 413 for a body over
+// MaxBodyBytes; 404 for an unknown task, entry or route; 405 (with Allow)
+// for a wrong method; 409 when a dead letter cannot be enqueued as it is
+// (its queue is unknown to c); 503 when the broker is closed; 500
+// otherwise.
+//
+// The handler does no authentication or rate limiting: wrap it in your own
+// middleware. Any task name can be enqueued; one without a handler fails
+// into the dead letters when a worker claims it.
+//
+// NewHTTPHandlerWith returns an error wrapping [ErrInvalidArgument] for a
+// nil c or a negative MaxBodyBytes or SSEKeepAlive. The handler is safe for
+// concurrent use.
+func NewHTTPHandlerWith(c *Client, cfg HTTPConfig) (http.Handler, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, invalidArg("HTTPConfig.MaxBodyBytes is %d; want > 0 (0 means %d)", cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.SSEKeepAlive < 0 {
+		return nil, invalidArg("HTTPConfig.SSEKeepAlive is %v; want > 0 (0 means %v)", cfg.SSEKeepAlive, DefaultSSEKeepAlive)
+	}
+	if cfg.SSEKeepAlive == 0 {
+		cfg.SSEKeepAlive = DefaultSSEKeepAlive
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &httpAPI{c: c, cfg: cfg, mux: http.NewServeMux()}
+	a.mux.HandleFunc("POST /tasks/{name...}", a.enqueue)
+	a.mux.HandleFunc("GET /tasks/{id}", a.get)
+	a.mux.HandleFunc("GET /tasks/{id}/events", a.events)
+	if cfg.DeadLetters != nil {
+		a.mux.HandleFunc("GET /dead-letters", a.listDead)
+		a.mux.HandleFunc("GET /dead-letters/{id}", a.getDead)
+		a.mux.HandleFunc("DELETE /dead-letters/{id}", a.deleteDead)
+		a.mux.HandleFunc("POST /dead-letters/{id}/replay", a.replayDead)
+	}
+	return a, nil
+}
+
+// httpAPI is the handler of [NewHTTPHandlerWith].
+type httpAPI struct {
+	c   *Client
+	cfg HTTPConfig
+	mux *http.ServeMux
+}
+
+func (a *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := a.mux.Handler(r); pattern != "" {
+		a.mux.ServeHTTP(w, r)
+		return
+	}
+	// No route: the mux answers 404 or 405 (with Allow) in plain text;
+	// answer the same status in JSON instead.
+	a.mux.ServeHTTP(&routeErrorWriter{ResponseWriter: w, r: r}, r)
+}
+
+// routeErrorWriter turns the mux's plain-text error answers into JSON.
+type routeErrorWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	swallow bool
+}
+
+func (rw *routeErrorWriter) WriteHeader(code int) {
+	if code < 400 {
+		rw.ResponseWriter.WriteHeader(code)
+		return
+	}
+	rw.swallow = true
+	msg := fmt.Sprintf("queue: no route for %s %s", rw.r.Method, rw.r.URL.Path)
+	if code == http.StatusMethodNotAllowed {
+		msg = fmt.Sprintf("queue: method %s not allowed for %s; allowed: %s",
+			rw.r.Method, rw.r.URL.Path, rw.Header().Get("Allow"))
+	}
+	writeError(rw.ResponseWriter, code, msg)
+}
+
+func (rw *routeErrorWriter) Write(b []byte) (int, error) {
+	if rw.swallow {
+		return len(b), nil
+	}
+	return rw.ResponseWriter.Write(b)
+}
+
+// enqueueRequest is the body of POST /tasks/{name...}.
+type enqueueRequest struct {
+	Payload    json.RawMessage `json:"payload"`
+	Queue      string          `json:"queue"`
+	MaxRetries *int            `json:"max_retries"`
+	Delay      string          `json:"delay"`
+	TaskID     string          `json:"task_id"`
+}
+
+// httpError is an error with the status it is answered with.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// decodeEnqueueRequest reads one JSON object (or nothing) from body and
+// returns the payload and options it asks for, or an *httpError (400 or 413).
+func decodeEnqueueRequest(body io.Reader) (json.RawMessage, []EnqueueOption, error) {
+	var req enqueueRequest
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil && err != io.EOF {
+		return nil, nil, bodyError("malformed JSON body", err)
+	}
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
+		if err == nil {
+			err = errors.New("a second JSON value follows the object")
+		}
+		return nil, nil, bodyError("trailing data after the JSON body", err)
+	}
+	var opts []EnqueueOption
+	if req.Queue != "" {
+		opts = append(opts, WithQueue(req.Queue))
+	}
+	if req.MaxRetries != nil {
+		if *req.MaxRetries < 0 {
+			return nil, nil, &httpError{http.StatusBadRequest, fmt.Sprintf("queue: max_retries is %d; want 0 or more", *req.MaxRetries)}
+		}
+		opts = append(opts, WithMaxRetries(*req.MaxRetries))
+	}
+	if req.Delay != "" {
+		d, err := time.ParseDuration(req.Delay)
+		if err != nil || d < 0 {
+			return nil, nil, &httpError{http.StatusBadRequest,
+				fmt.Sprintf("queue: delay %q: want a duration of 0 or more such as \"10s\" or \"1m30s\"", req.Delay)}
+		}
+		opts = append(opts, WithDelay(d))
+	}
+	if req.TaskID != "" {
+		opts = append(opts, WithTaskID(req.TaskID))
+	}
+	if len(req.Payload) == 0 || string(req.Payload) == "null" {
+		req.Payload = nil
+	}
+	return req.Payload, opts, nil
+}
+
+// bodyError classifies an error reading the body: 413 when it hit the
+// size cap, 400 otherwise.
+func bodyError(what string, err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("queue: request body is larger than %d bytes", tooBig.Limit)}
+	}
+	return &httpError{http.StatusBadRequest, fmt.Sprintf("queue: %s: %v", what, err)}
+}
+
+func (a *httpAPI) enqueue(w http.ResponseWriter, r *http.Request) {
+	payload, opts, err := decodeEnqueueRequest(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var p any // a nil RawMessage would not say null
+	if payload != nil {
+		p = payload
+	}
+	t, err := a.c.Enqueue(r.Context(), r.PathValue("name"), p, opts...)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", taskLocation(r, t.ID))
+	writeJSON(w, http.StatusAccepted, accepted{TaskID: t.ID, Status: t.State})
+}
+
+// accepted is the answer to a request that enqueued a task.
+type accepted struct {
+	TaskID   string `json:"task_id"`
+	Status   State  `json:"status"`
+	ReplayOf string `json:"replay_of,omitempty"`
+}
+
+// taskLocation returns the URL path of task id as this handler serves it,
+// keeping the prefix that a wrapping http.StripPrefix removed.
+func taskLocation(r *http.Request, id string) string {
+	prefix := ""
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+		if p, ok := strings.CutSuffix(u.EscapedPath(), r.URL.EscapedPath()); ok {
+			prefix = p
+		}
+	}
+	return prefix + "/tasks/" + url.PathEscape(id)
+}
+
+// taskView is a task as the HTTP API shows it.
+type taskView struct {
+	TaskID     string          `json:"task_id"`
+	Name       string          `json:"name"`
+	Queue      string          `json:"queue"`
+	Status     State           `json:"status"`
+	Progress   *Progress       `json:"progress"`
+	Result     json.RawMessage `json:"result"`
+	Error      string          `json:"error"`
+	Attempt    int             `json:"attempt"`
+	MaxRetries int             `json:"max_retries"`
+	Retries    int             `json:"retries"`
+	EnqueuedAt time.Time       `json:"enqueued_at"`
+	NotBefore  time.Time       `json:"not_before,omitzero"`
+	StartedAt  time.Time       `json:"started_at,omitzero"`
+	FinishedAt time.Time       `json:"finished_at,omitzero"`
+	ExpiresAt  time.Time       `json:"expires_at,omitzero"`
+}
+
+func viewOf(t *Task) taskView {
+	return taskView{
+		TaskID: t.ID, Name: t.Name, Queue: t.Queue, Status: t.State, Progress: t.Progress,
+		Result: t.Result, Error: t.Error, Attempt: t.Attempt, MaxRetries: t.MaxRetries, Retries: t.Retries,
+		EnqueuedAt: t.EnqueuedAt, NotBefore: t.NotBefore, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt, ExpiresAt: t.ExpiresAt,
+	}
+}
+
+func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
+	t, err := a.c.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(t))
+}
+
+// events streams the task's snapshots as Server-Sent Events. Watch runs in
+// a goroutine so that keep-alives can be sent while it waits; the goroutine
+// is cancelled and awaited before events returns.
+func (a *httpAPI) events(w http.ResponseWriter, r *http.Request) {
+	type snapshot struct {
+		t   *Task
+		err error
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	snaps := make(chan snapshot)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Go(func() {
+		defer close(snaps)
+		for t, err := range a.c.Watch(ctx, r.PathValue("id")) {
+			select {
+			case snaps <- snapshot{t, err}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+
+	rc := http.NewResponseController(w)
+	var keepAlive <-chan time.Time
+	started := false
+	send := func(event string, v any) bool {
+		b, _ := json.Marshal(v) // views and error bodies always marshal
+		_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+		return err == nil && rc.Flush() == nil
+	}
+	for {
+		select {
+		case s, ok := <-snaps:
+			switch {
+			case !ok:
+				return
+			case s.err != nil && !started:
+				a.fail(w, r, s.err)
+				return
+			case s.err != nil:
+				if ctx.Err() == nil {
+					send("error", map[string]string{"error": s.err.Error()})
+				}
+				return
+			}
+			if !started {
+				started = true
+				_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives a server's WriteTimeout
+				h := w.Header()
+				h.Set("Content-Type", "text/event-stream")
+				h.Set("Cache-Control", "no-cache")
+				h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+				w.WriteHeader(http.StatusOK)
+				if r.Method == http.MethodHead {
+					return
+				}
+				tick := time.NewTicker(a.cfg.SSEKeepAlive)
+				defer tick.Stop()
+				keepAlive = tick.C
+			}
+			if !send("state", viewOf(s.t)) || s.t.State.Done() {
+				return
+			}
+		case <-keepAlive:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// writeJSON answers code with v as JSON.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"queue: internal error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeError answers code with {"error": msg}.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// statusOf maps an error to the status it is answered with.
+func statusOf(err error) int {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.code
+	case errors.Is(err, ErrTaskNotFound), errors.Is(err, dlq.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrInvalidArgument), errors.Is(err, ErrUnknownQueue), errors.Is(err, dlq.ErrInvalidArgument):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers err: 4xx with its message, 5xx with a generic one (the
+// error is logged unless the client went away).
+func (a *httpAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	if code < 500 {
+		writeError(w, code, err.Error())
+		return
+	}
+	if r.Context().Err() == nil {
+		a.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "queue: HTTP request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", code), slog.Any("error", err))
+	}
+	msg := "queue: internal error"
+	if code == http.StatusServiceUnavailable {
+		msg = "queue: broker unavailable"
+	}
+	writeError(w, code, msg)
+}

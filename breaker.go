@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"sync"
@@ -98,8 +99,9 @@ type BreakerConfig struct {
 	// failures, is not recorded in the window, and a half-open trial ending
 	// with it frees its slot without closing the breaker. nil means every
 	// error except one wrapping [context.Canceled] (a caller that gave up
-	// says nothing about the upstream's health). A panic always counts as a
-	// failure.
+	// says nothing about the upstream's health). An error marked with
+	// [Uncounted] is ignored whatever IsFailure says. A panic always counts
+	// as a failure.
 	IsFailure func(error) bool
 
 	// OnStateChange, when set, is called after each state change, in the
@@ -391,4 +393,28 @@ func (b *Breaker) Reset() {
 	b.setLocked(w, StateClosed, 0, 0)
 	b.mu.Unlock()
 	b.notify(stateChange{wordState(w), StateClosed})
+}
+
+// Uncounted marks err as saying nothing about the upstream's health (a 429
+// quota answer, a 400 for a bad request): a [Breaker] ignores the call, as
+// it ignores errors its IsFailure rejects, whatever IsFailure says. Any
+// error in the chain with a method Uncounted() bool that reports true counts
+// as marked too. errors.Is and errors.As still see err. Uncounted(nil) is nil.
+func Uncounted(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &uncountedError{err: err}
+}
+
+type uncountedError struct{ err error }
+
+func (e *uncountedError) Error() string   { return e.err.Error() }
+func (e *uncountedError) Unwrap() error   { return e.err }
+func (e *uncountedError) Uncounted() bool { return true }
+
+// isUncounted reports whether err's chain holds an [Uncounted] mark.
+func isUncounted(err error) bool {
+	var u interface{ Uncounted() bool }
+	return errors.As(err, &u) && u.Uncounted()
 }

@@ -113,6 +113,8 @@ func (b *Breaker) classify(err error) callOutcome {
 	switch {
 	case err == nil:
 		return callSuccess
+	case isUncounted(err):
+		return callIgnored
 	case b.isFailure != nil:
 		if b.isFailure(err) {
 			return callFailure

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -141,9 +142,21 @@ func (c *Client) Get(ctx context.Context, id string) (*Task, error) {
 	}
 	t, err := c.b.Get(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("queue: get task %q: %w", id, err)
+		return nil, getError("get", id, err)
 	}
 	return t, nil
+}
+
+// getError wraps err, the broker's answer to a Get of task id, for the
+// client method op. ErrTaskNotFound's own text already names the package
+// and what happened, so only the id is added to it: `queue: task not
+// found: "x"` rather than `queue: get task "x": queue: task not found`.
+// Other errors get the operation and id in front.
+func getError(op, id string, err error) error {
+	if errors.Is(err, ErrTaskNotFound) {
+		return fmt.Errorf("%w: %q", err, id)
+	}
+	return fmt.Errorf("queue: %s task %q: %w", op, id, err)
 }
 
 // Wait blocks until the task with this id is done (SUCCESS or FAILURE) and
@@ -195,7 +208,7 @@ func (c *Client) Watch(ctx context.Context, id string) iter.Seq2[*Task, error] {
 			t, err := c.b.Get(ctx, id)
 			if err != nil {
 				stop()
-				yield(nil, fmt.Errorf("queue: watch task %q: %w", id, err))
+				yield(nil, getError("watch", id, err))
 				return
 			}
 			if last == nil || !sameSnapshot(last, t) {

@@ -40,8 +40,8 @@ func (s State) Done() bool { return s == StateSuccess || s == StateFailure }
 // lease: [StateStarted] or [StateProcessing].
 func (s State) Leased() bool { return s == StateStarted || s == StateProcessing }
 
-// Progress is what a handler reports while it runs, visible through
-// [Client.Get] while the task is in [StateProcessing].
+// Progress is what a handler reports while it runs ([ReportProgress]),
+// visible through [Client.Get] as [Task.Progress].
 type Progress struct {
 	Current int64  `json:"current"`
 	Total   int64  `json:"total"`
@@ -62,7 +62,11 @@ type Task struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 	// State is where the task is; see [State].
 	State State `json:"state"`
-	// Progress is the last progress the running attempt reported, or nil.
+	// Progress is the last progress the latest attempt reported, or nil when
+	// it reported none. It stays after the attempt ends: a task in RETRY,
+	// SUCCESS or FAILURE shows the last progress of its latest attempt. It
+	// is cleared when the task goes back to PENDING (its lease ran out, or
+	// it was handed back at shutdown) and when a new attempt claims it.
 	Progress *Progress `json:"progress,omitempty"`
 	// Result is the handler's return value as JSON, set in [StateSuccess].
 	Result json.RawMessage `json:"result,omitempty"`

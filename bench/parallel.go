@@ -126,3 +126,23 @@ func ParallelSleepWall(n, limit int, d time.Duration) (time.Duration, error) {
 	})
 	return time.Since(start), err
 }
+
+// HandRolledSleepWall is ParallelSleepWall for a hand-rolled pool of limit
+// goroutines pulling indexes: the floor of what any pool can do with the
+// runtime's timers and scheduler.
+func HandRolledSleepWall(n, limit int, d time.Duration) time.Duration {
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				time.Sleep(d)
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}

@@ -1,0 +1,139 @@
+// Command queuecompare runs the same task-queue workloads through
+// resilience's queue on redisq and through hibiken/asynq v0.26.0, in turn,
+// against one private redis-server, and prints a Markdown table with the
+// ratios the project targets.
+//
+//	go run ./cmd/queuecompare [-runs 3] [-n 20000] [-rate 500] [-duration 10s]
+//
+// Workloads: enqueue throughput (n small tasks from one client, one after
+// the other); end-to-end throughput (n no-op tasks, concurrency 10, from
+// the first enqueue to the last handler's return, enqueued by 4 goroutines
+// sharing one client); pickup latency (enqueue start to handler start) at
+// a steady rate. Throughput runs alternate between the two systems and
+// report medians; the server is flushed before every run. It needs
+// redis-server on PATH.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/resilience-go/resilience/bench"
+)
+
+func main() {
+	runs := flag.Int("runs", 3, "runs of each throughput workload; medians are reported")
+	n := flag.Int("n", 20_000, "tasks per throughput run")
+	concurrency := flag.Int("concurrency", 10, "worker concurrency")
+	producers := flag.Int("producers", 4, "enqueueing goroutines in the end-to-end workload")
+	rate := flag.Int("rate", 500, "tasks per second in the latency workload")
+	duration := flag.Duration("duration", 10*time.Second, "length of the latency workload")
+	flag.Parse()
+	if err := run(*runs, *n, *concurrency, *producers, *rate, *duration); err != nil {
+		fmt.Fprintln(os.Stderr, "queuecompare:", err)
+		os.Exit(1)
+	}
+}
+
+func run(runs, n, concurrency, producers, rate int, duration time.Duration) error {
+	srv, err := bench.StartRedisServer()
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	ctx := context.Background()
+	systems := []bench.QueueSystem{bench.NewRedisqSystem(srv.Addr), bench.NewAsynqSystem(srv.Addr)}
+	defer func() {
+		for _, s := range systems {
+			_ = s.Close()
+		}
+	}()
+
+	enq := make([][]float64, len(systems))
+	e2e := make([][]float64, len(systems))
+	for range runs {
+		for i, sys := range systems {
+			if err := srv.Flush(); err != nil {
+				return err
+			}
+			v, err := bench.MeasureEnqueue(ctx, sys, n)
+			if err != nil {
+				return err
+			}
+			enq[i] = append(enq[i], v)
+		}
+		for i, sys := range systems {
+			if err := srv.Flush(); err != nil {
+				return err
+			}
+			v, err := bench.MeasureEndToEnd(ctx, sys, n, concurrency, producers)
+			if err != nil {
+				return err
+			}
+			e2e[i] = append(e2e[i], v)
+		}
+	}
+	pick := make([]bench.Pickup, len(systems))
+	for i, sys := range systems {
+		if err := srv.Flush(); err != nil {
+			return err
+		}
+		if pick[i], err = bench.MeasurePickup(ctx, sys, rate, duration, concurrency); err != nil {
+			return err
+		}
+	}
+
+	ours, peer := systems[0].Name(), systems[1].Name()
+	fmt.Printf("| Workload | %s | %s | Ratio | Target | Met |\n|---|---|---|---|---|---|\n", ours, peer)
+	oe, pe := median(enq[0]), median(enq[1])
+	fmt.Printf("| Enqueue throughput (%s small tasks, one client) | %s tasks/s | %s tasks/s | %.2fx | - | - |\n",
+		count(n), count(int(oe)), count(int(pe)), oe/pe)
+	ot, pt := median(e2e[0]), median(e2e[1])
+	e2eOK := ot >= 2*pt
+	fmt.Printf("| End-to-end throughput (%s no-op tasks, concurrency %d) | %s tasks/s | %s tasks/s | %.2fx | >= 2x | %s |\n",
+		count(n), concurrency, count(int(ot)), count(int(pt)), ot/pt, yes(e2eOK))
+	fmt.Printf("| Pickup latency p50 at %d tasks/s | %s | %s | %.0fx lower | - | - |\n",
+		rate, ms(pick[0].P50), ms(pick[1].P50), ratio(pick[1].P50, pick[0].P50))
+	p99OK := pick[0].P99 < 10*time.Millisecond && 10*pick[0].P99 <= pick[1].P99
+	fmt.Printf("| Pickup latency p99 at %d tasks/s | %s | %s | %.0fx lower | >= 10x lower, < 10 ms | %s |\n",
+		rate, ms(pick[0].P99), ms(pick[1].P99), ratio(pick[1].P99, pick[0].P99), yes(p99OK))
+	fmt.Printf("\nThroughput: medians of %d runs each. Pickup: %d and %d samples over %v (max %s and %s). GOMAXPROCS %d.\n",
+		runs, pick[0].Samples, pick[1].Samples, duration, ms(pick[0].Max), ms(pick[1].Max), gomaxprocs())
+	if !e2eOK || !p99OK {
+		fmt.Println("\nsome targets were not met on this run")
+	}
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(max(b, time.Microsecond)) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// count renders n with thousands separators.
+func count(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func gomaxprocs() int { return runtime.GOMAXPROCS(0) }

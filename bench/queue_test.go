@@ -1,0 +1,45 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestQueueWorkloads runs each queue workload briefly through both
+// systems, so that the harness of cmd/queuecompare is known to work. It
+// needs redis-server on PATH and skips without it.
+func TestQueueWorkloads(t *testing.T) {
+	srv, err := StartRedisServer()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, mk := range []func(string) QueueSystem{NewRedisqSystem, NewAsynqSystem} {
+		sys := mk(srv.Addr)
+		t.Run(sys.Name(), func(t *testing.T) {
+			defer sys.Close()
+			if err := srv.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := MeasureEnqueue(ctx, sys, 200); err != nil || v <= 0 {
+				t.Fatalf("MeasureEnqueue: got %v, %v; want a positive rate", v, err)
+			}
+			if err := srv.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := MeasureEndToEnd(ctx, sys, 200, 4, 2); err != nil || v <= 0 {
+				t.Fatalf("MeasureEndToEnd: got %v, %v; want a positive rate", v, err)
+			}
+			if err := srv.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			p, err := MeasurePickup(ctx, sys, 100, 300*time.Millisecond, 4)
+			if err != nil || p.Samples == 0 || p.P50 <= 0 || p.P99 < p.P50 || p.Max < p.P99 {
+				t.Fatalf("MeasurePickup: got %+v, %v; want ordered positive percentiles", p, err)
+			}
+		})
+	}
+}

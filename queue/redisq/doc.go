@@ -1,0 +1,116 @@
+// Package redisq is the Redis backend of package queue: a [Broker] (a
+// queue.Broker) and a [DeadLetterStore] (a dlq.Store) on go-redis, so that
+// clients and workers on several machines share one set of queues, leases,
+// results, dead letters and alert counts, with nothing to run but Redis.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379", PoolSize: 32})
+//	opts := redisq.Options{Prefix: "myapp"} // the same on every machine
+//	broker := redisq.NewBroker(rdb, opts)
+//	defer broker.Close()
+//
+//	// API servers: enqueue and read results.
+//	client := queue.NewClient(broker)
+//	t, err := client.Enqueue(ctx, "embed", docs)
+//
+//	// Worker machines: run tasks; failed ones go to the shared dead letters.
+//	w, err := queue.NewWorker(broker, queue.WorkerConfig{
+//		Concurrency: 8,
+//		DeadLetters: redisq.NewDeadLetterStore(rdb, opts),
+//	})
+//	w.Handle("embed", embedHandler)
+//	err = w.Run(ctx) // until ctx ends; then in-flight tasks finish or go back
+//
+// # Several machines, one Redis
+//
+// Every process that uses the same Redis and the same [Options.Prefix]
+// shares the queues: start as many workers as you like, anywhere, and
+// stop or kill them at any time. Each state change is one Lua script, so
+// it is atomic however many workers race for a task. Times that matter
+// (leases, delays, result expiry, alert windows) come from the Redis
+// server's clock (TIME), so the machines' clocks need not agree, except
+// for WithDelay, whose not-before time the enqueuing machine computes.
+//
+// Give the go-redis client a PoolSize above the worker's Concurrency plus
+// a few: an idle claim holds a connection while it blocks. Run Redis with
+// persistence (appendonly yes; appendfsync always if an acknowledged
+// enqueue must survive a crash of Redis itself) and maxmemory-policy
+// noeviction: an evicted queue list would lose the tasks waiting in it
+// (an evicted lease entry is repaired, see below).
+//
+// # Key layout
+//
+// All keys of a prefix P start with the hash tag {P}, so they live in one
+// Redis Cluster slot and every script may touch any of them; use several
+// prefixes to spread load over several shards. Times are Unix
+// microseconds.
+//
+//	{P}:task:<id>                hash: name, queue, payload, state, attempt, max_retries, retries,
+//	                             redeliveries, enqueued_at, not_before, started_at, progress,
+//	                             result, error, finished_at, ttl_ms; token, lease_us while leased.
+//	                             A done task expires after its result TTL (Redis PEXPIRE).
+//	{P}:queue:<q>:ready          list of task ids ready to claim, oldest first
+//	{P}:queue:<q>:wake           list holding at most one wake-up token for idle claimers (BLPOP)
+//	{P}:delayed                  sorted set: task id -> not-before time (delays and retry backoff)
+//	{P}:leases                   sorted set: task id -> lease expiry
+//	{P}:scan                     cursor of the reconciliation sweep
+//	{P}:wake:<token>             private wake-up list of one blocked claim (expires in 10 s)
+//	{P}:changed                  pub/sub channel: ids of tasks that changed (for Client.Wait)
+//	{P}:dlq:order                sorted set: task id -> push order of its dead letter
+//	{P}:dlq:entries              hash: task id -> dead letter (dlq.Entry as JSON)
+//	{P}:dlq:seq                  counter of dead-letter pushes
+//	{P}:dlq:fail:<w>:<name>:<n>  failures of a task name in window n of length w µs (INCR, expiring)
+//
+// # Claims wake on data
+//
+// An idle claim blocks in BLPOP on the wake lists of its queues. Making a
+// task ready leaves a token there, so a blocked claim returns within a
+// round trip of the enqueue (about a millisecond), not after a polling
+// interval. A claim that finds nothing computes how long until the earliest
+// delayed task is due or the earliest lease runs out and wakes then, by a
+// timer; [WakeTimeout] (2 s) bounds every wait as a safety net. Calls that
+// goroutines make at the same time share one pipeline.
+//
+// # At least once: make handlers idempotent
+//
+// A task is delivered at least once. A handler runs again for the same task
+// when its worker died (or was partitioned from Redis, or stalled longer
+// than its lease) after the handler had side effects but before the result
+// was stored: the task's lease runs out and another worker runs it. The
+// first worker, if still alive, can no longer store its outcome (its lease
+// token is stale) and its handler's ctx is cancelled. So write handlers
+// that can run twice: use the task id as the idempotency key of what they
+// write (an upsert keyed by it, a unique constraint, a "done" marker set in
+// the same transaction as the effect).
+//
+// # Recovery timing follows from the lease
+//
+// A running task's worker renews its lease every Lease/3
+// (queue.WorkerConfig.Lease, 30 s by default). When the worker dies, the
+// lease runs out between 2/3 and 1 Lease later. Then the task is made
+// claimable again (PENDING, at the front of its queue, Redeliveries+1) by
+// whichever comes first: an idle claim of any worker, which wakes when the
+// earliest lease runs out, or the recoverer every worker runs
+// ([Broker.Recover], every Lease/2). So a task is running again at most
+// 1.5 leases after its worker died, and about one lease later when some
+// worker is idle. A task whose lease runs out more than
+// queue.WorkerConfig.MaxRedeliveries times (one that kills its worker every
+// time) fails into the dead letters.
+//
+// The recoverer also repairs the state Redis can lose outside the scripts
+// (an eviction, a failover to a replica that lagged): a task in STARTED or
+// PROCESSING without a lease entry is leased again, so it is recovered when
+// that lease runs out unless its worker is alive and renews it. Its sweep
+// covers the task keys step by step (SCAN, 500 keys per Recover).
+//
+// # Faults
+//
+// If Redis is unreachable, Enqueue returns the connection error wrapped
+// (the task was not stored; enqueueing the same id again is safe). Workers
+// log claim errors and retry with a backoff, and resume by themselves when
+// Redis is back. A completion that fails is retried for up to one lease;
+// if it never gets through, the lease runs out and the task runs again. A
+// task hash that does not decode (written by something else) is failed with
+// an error wrapping [ErrCorruptTask] and recorded in the prefix's dead
+// letters (those of [NewDeadLetterStore] with the same Options, whatever
+// store the worker was given); the worker goes on with the next task.
+package redisq

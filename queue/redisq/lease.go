@@ -1,0 +1,120 @@
+package redisq
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resilience-go/resilience/queue"
+)
+
+// The lease-holding half of [Broker]: every call takes the token from
+// Claim and fails with [queue.ErrLeaseLost] when it is not the task's
+// current one. A lease that ran out but was not recovered yet is recovered
+// by the call that finds it (and the call fails with ErrLeaseLost), as the
+// recoverer would have.
+
+// settle runs a lease script and translates its result code. Retry and
+// Release need the queue keys (requeue is true), the others only the lease
+// set and the task.
+func (b *Broker) settle(ctx context.Context, op string, s *redis.Script, requeue bool, id, token string, args ...any) error {
+	if err := b.check(ctx); err != nil {
+		return err
+	}
+	keys := []string{b.k.leases, b.k.task + id}
+	if requeue {
+		keys = []string{b.k.leases, b.k.delayed, b.k.queue, b.k.task + id}
+	}
+	code, err := b.pipe.run(ctx, s, keys, append([]any{b.k.changed, id, token}, args...)...).Int64()
+	if err != nil {
+		return b.wrap(ctx, op+" task "+id, err)
+	}
+	return settleError(op, id, code)
+}
+
+// settleError translates the result code of a lease script.
+func settleError(op, id string, code int64) error {
+	switch code {
+	case codeOK:
+		return nil
+	case codeNotFound:
+		return fmt.Errorf("redisq: %s task %s: %w", op, id, queue.ErrTaskNotFound)
+	case codeLost:
+		return fmt.Errorf("redisq: %s task %s: %w", op, id, queue.ErrLeaseLost)
+	case codeCorrupt:
+		return fmt.Errorf("redisq: %s task %s: %w: field %q: missing", op, id, ErrCorruptTask, fQueue)
+	}
+	return fmt.Errorf("redisq: %s task %s: unexpected script result %d", op, id, code)
+}
+
+func leaseArg(op string, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("%w: %s: lease is %v; want > 0", queue.ErrInvalidArgument, op, lease)
+	}
+	return nil
+}
+
+func ttlArg(op string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("%w: %s: result TTL is %v; want > 0", queue.ErrInvalidArgument, op, ttl)
+	}
+	return nil
+}
+
+// millis returns d in whole milliseconds, at least 1.
+func millis(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
+
+// Renew implements [queue.Broker.Renew].
+func (b *Broker) Renew(ctx context.Context, id, token string, lease time.Duration) error {
+	if err := leaseArg("Renew", lease); err != nil {
+		return err
+	}
+	return b.settle(ctx, "renew", renewScript, false, id, token, micros(lease))
+}
+
+// Progress implements [queue.Broker.Progress].
+func (b *Broker) Progress(ctx context.Context, id, token string, p queue.Progress, lease time.Duration) error {
+	if err := leaseArg("Progress", lease); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("%w: Progress: %w", queue.ErrInvalidArgument, err)
+	}
+	return b.settle(ctx, "progress", progressScript, false, id, token, micros(lease), raw)
+}
+
+// Complete implements [queue.Broker.Complete]. The task hash expires with
+// a Redis TTL of ttl (millisecond precision).
+func (b *Broker) Complete(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration) error {
+	if err := ttlArg("Complete", ttl); err != nil {
+		return err
+	}
+	if len(result) > 0 && !json.Valid(result) {
+		return fmt.Errorf("%w: Complete: result is not valid JSON", queue.ErrInvalidArgument)
+	}
+	return b.settle(ctx, "complete", completeScript, false, id, token, string(result), millis(ttl))
+}
+
+// Fail implements [queue.Broker.Fail]. The task hash expires with a Redis
+// TTL of ttl.
+func (b *Broker) Fail(ctx context.Context, id, token, errMsg string, ttl time.Duration) error {
+	if err := ttlArg("Fail", ttl); err != nil {
+		return err
+	}
+	return b.settle(ctx, "fail", failScript, false, id, token, errMsg, millis(ttl))
+}
+
+// Retry implements [queue.Broker.Retry]. notBefore is compared with the
+// Redis server's clock.
+func (b *Broker) Retry(ctx context.Context, id, token, errMsg string, notBefore time.Time) error {
+	return b.settle(ctx, "retry", retryScript, true, id, token, errMsg, usString(notBefore))
+}
+
+// Release implements [queue.Broker.Release].
+func (b *Broker) Release(ctx context.Context, id, token string) error {
+	return b.settle(ctx, "release", releaseScript, true, id, token)
+}

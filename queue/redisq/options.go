@@ -1,0 +1,113 @@
+package redisq
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// DefaultPrefix is the key prefix used when [Options.Prefix] is empty.
+const DefaultPrefix = "resilience"
+
+// Options configure a [Broker] and a [DeadLetterStore]. The zero value is
+// usable. Give a broker and the store its workers use the same Options, so
+// that their keys share one hash tag (and so one Redis Cluster slot).
+type Options struct {
+	// Prefix names the key space: every key is "{Prefix}:...", the braces
+	// making Prefix the Redis Cluster hash tag, so that all keys of one
+	// prefix live in one slot and every Lua script may touch all of them.
+	// Brokers with the same prefix share their queues, leases, results and
+	// dead letters; different prefixes are independent. Empty means
+	// DefaultPrefix ("resilience"). A prefix containing '{' or '}' would
+	// break the hash tag: NewBroker and NewDeadLetterStore accept it, and
+	// every call then returns an error wrapping the invalid-argument
+	// sentinel of its package.
+	Prefix string
+}
+
+// ErrCorruptTask is wrapped by the error of [Broker.Get] and
+// [Broker.Enqueue] for a task whose data in Redis does not decode (a field
+// written by something other than this package). A worker never sees such a
+// task: [Broker.Claim] fails it into the dead letters and moves on.
+var ErrCorruptTask = errors.New("redisq: task data in Redis does not decode")
+
+// keys is the key layout of one prefix; see the package documentation.
+type keys struct {
+	tag        string // "{prefix}"
+	task       string // task hash prefix: task + id
+	queue      string // queue key prefix: queue + name + ":ready" | ":wake"
+	leases     string // ZSET id -> lease expiry (µs)
+	delayed    string // ZSET id -> not-before (µs), tasks of every queue
+	scan       string // SCAN cursor of the reconciliation sweep
+	wake       string // prefix of the private wake-up lists of blocked claims
+	changed    string // pub/sub channel: task ids that changed
+	dlqOrder   string // ZSET task id -> push sequence
+	dlqEntries string // HASH task id -> entry JSON
+	dlqSeq     string // counter of dead-letter pushes
+	dlqFail    string // prefix of the failure counters
+}
+
+// newKeys returns the key layout of prefix, or an error when the prefix
+// cannot serve as a hash tag.
+func newKeys(prefix string) (keys, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(prefix, "{}") {
+		return keys{}, fmt.Errorf("Options.Prefix %q contains '{' or '}'; want a prefix without braces (it becomes the hash tag {%s})",
+			prefix, strings.NewReplacer("{", "", "}", "").Replace(prefix))
+	}
+	tag := "{" + prefix + "}"
+	return keys{
+		tag:        tag,
+		task:       tag + ":task:",
+		queue:      tag + ":queue:",
+		leases:     tag + ":leases",
+		delayed:    tag + ":delayed",
+		scan:       tag + ":scan",
+		wake:       tag + ":wake:",
+		changed:    tag + ":changed",
+		dlqOrder:   tag + ":dlq:order",
+		dlqEntries: tag + ":dlq:entries",
+		dlqSeq:     tag + ":dlq:seq",
+		dlqFail:    tag + ":dlq:fail:",
+	}, nil
+}
+
+func (k keys) ready(q string) string    { return k.queue + q + ":ready" }
+func (k keys) wakeList(q string) string { return k.queue + q + ":wake" }
+
+// taskPattern is the SCAN pattern matching every task hash of the prefix,
+// with the glob characters of the prefix escaped.
+func (k keys) taskPattern() string {
+	var b strings.Builder
+	for _, r := range k.task {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('*')
+	return b.String()
+}
+
+// tokenPrefix makes the tokens of this process unlike those of any other
+// (72 random bits); a counter makes them unique within it.
+var (
+	tokenPrefix = func() string {
+		var b [9]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		return base64.RawURLEncoding.EncodeToString(b[:])
+	}()
+	tokenSeq atomic.Uint64
+)
+
+// newToken returns a lease token (or a private key suffix) unique among
+// all processes sharing a Redis.
+func newToken() string {
+	return tokenPrefix + strconv.FormatUint(tokenSeq.Add(1), 36)
+}

@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -21,13 +22,15 @@ type Policy interface {
 // p.Do: the value is the one returned by the last run of fn (for a retrying
 // policy, the attempt that succeeded), or T's zero value with an error.
 //
-// A nil p runs fn directly; a nil fn is an error wrapping [ErrInvalidArgument].
+// A nil p, or a nil pointer to one of this package's policies (a nil
+// *Breaker, *Semaphore, *RateLimiter, *AdaptiveLimiter or *RetryPolicy),
+// runs fn directly; a nil fn is an error wrapping [ErrInvalidArgument].
 func Execute[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error)) (T, error) {
 	if fn == nil {
 		var zero T
 		return zero, invalidArg("Execute: fn is nil")
 	}
-	if p == nil {
+	if p == nil || isNilPolicy(p) {
 		return fn(ctx)
 	}
 	c := &valueRunner[T]{fn: fn}
@@ -49,7 +52,8 @@ func Execute[T any](ctx context.Context, p Policy, fn func(context.Context) (T, 
 //	Pipeline(limiter, breaker, retry, Timeout(5*time.Second))
 //
 // bounds concurrency, then guards with the breaker, then retries, and gives
-// each attempt its own 5 s deadline. Nil entries are skipped and nested
+// each attempt its own 5 s deadline. Nil entries, including nil pointers
+// such as a *Breaker left nil to mean "no breaker", are skipped, and nested
 // pipelines are flattened. An empty pipeline runs fn directly. The pipeline
 // is safe for concurrent use when its policies are.
 //
@@ -61,8 +65,14 @@ func Pipeline(policies ...Policy) Policy {
 		switch q := p.(type) {
 		case nil:
 		case *pipeline:
+			if q == nil {
+				continue
+			}
 			flat = append(flat, q.policies...)
 		default:
+			if v := reflect.ValueOf(p); v.Kind() == reflect.Pointer && v.IsNil() {
+				continue
+			}
 			flat = append(flat, p)
 		}
 	}
@@ -71,6 +81,26 @@ func Pipeline(policies ...Policy) Policy {
 		head = &node{p: flat[i], next: head}
 	}
 	return &pipeline{head: head, policies: flat}
+}
+
+// isNilPolicy reports whether p is a nil pointer to one of this package's
+// policies. It is a type switch, cheap enough for every [Execute] call.
+func isNilPolicy(p Policy) bool {
+	switch q := p.(type) {
+	case *Breaker:
+		return q == nil
+	case *Semaphore:
+		return q == nil
+	case *RateLimiter:
+		return q == nil
+	case *AdaptiveLimiter:
+		return q == nil
+	case *RetryPolicy:
+		return q == nil
+	case *pipeline:
+		return q == nil
+	}
+	return false
 }
 
 type pipeline struct {

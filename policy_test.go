@@ -63,6 +63,29 @@ func TestEmptyPipelineAndNilPolicy(t *testing.T) {
 	assert.Equal(t, 8, v)
 }
 
+// A nil pointer to a policy (an optional breaker left unset) is "no
+// policy", as a nil interface is, instead of a nil dereference.
+func TestTypedNilPoliciesAreSkipped(t *testing.T) {
+	var (
+		br  *Breaker
+		sem *Semaphore
+		rl  *RateLimiter
+		al  *AdaptiveLimiter
+		rp  *RetryPolicy
+	)
+	for _, p := range []Policy{br, sem, rl, al, rp, Pipeline(br, sem, rl, al, rp), Pipeline(br, Pipeline(sem), rp)} {
+		v, err := Execute(context.Background(), p, func(context.Context) (int, error) { return 5, nil })
+		require.NoError(t, err, "%T", p)
+		assert.Equal(t, 5, v, "%T", p)
+	}
+	calls := 0
+	p := Pipeline(br, RetryPolicy{MaxAttempts: 3, BaseDelay: time.Nanosecond, Jitter: JitterNone}, sem)
+	_, err := Execute(context.Background(), p, failing(2, errFlaky, &calls))
+	require.NoError(t, err)
+	assert.Equal(t, 3, calls, "the non-nil retry policy still applies")
+	assert.Len(t, p.(*pipeline).policies, 1)
+}
+
 func TestExecuteReturnsZeroValueOnError(t *testing.T) {
 	v, err := Execute(context.Background(), Pipeline(), func(context.Context) (int, error) { return 9, errFlaky })
 	assert.ErrorIs(t, err, errFlaky)

@@ -258,7 +258,9 @@ func retryLoop[T any, A attempter[T]](ctx context.Context, p *RetryPolicy, a A) 
 // fits reports whether an attempt started after delay would still start
 // within MaxElapsed and before ctx's deadline.
 func fits(ctx context.Context, p *RetryPolicy, start time.Time, delay time.Duration) bool {
-	if p.MaxElapsed > 0 && time.Since(start)+delay > p.MaxElapsed {
+	// Compared as a difference: time.Since(start)+delay would overflow for
+	// a server wait near the largest Duration and wrap to a negative sum.
+	if p.MaxElapsed > 0 && delay > p.MaxElapsed-time.Since(start) {
 		return false
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= delay {

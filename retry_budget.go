@@ -42,14 +42,16 @@ type RetryBudgetConfig struct {
 // retries it allowed, both over the last Window (counted in 10 buckets, so
 // the window slides in steps of Window/10). A refused retry ends the call
 // with a [*RetryError] wrapping [ErrRetryBudgetExhausted]. It is safe for
-// concurrent use; share one per upstream.
+// concurrent use; share one per upstream. The zero value is a budget with
+// the defaults of a zero [RetryBudgetConfig]; it must not be copied after
+// first use.
 type RetryBudget struct {
-	ratio  float64
-	min    int64
-	bucket time.Duration
-
 	mu      sync.Mutex
-	epoch   int64 // index of the newest bucket
+	ratio   float64
+	min     int64
+	bucket  time.Duration // 0 until the zero value is first used
+	origin  time.Time     // monotonic origin the buckets are counted from
+	epoch   int64         // index of the newest bucket since origin
 	calls   [budgetBuckets]int64
 	retries [budgetBuckets]int64
 }
@@ -67,7 +69,14 @@ func NewRetryBudget(cfg RetryBudgetConfig) (*RetryBudget, error) {
 	case cfg.MinRetries < 0:
 		return nil, invalidArg("RetryBudgetConfig.MinRetries must be >= 0 (0 means %d), got %d", DefaultBudgetMinRetries, cfg.MinRetries)
 	}
-	b := &RetryBudget{ratio: cfg.Ratio, min: int64(cfg.MinRetries), bucket: cfg.Window / budgetBuckets}
+	b := &RetryBudget{}
+	b.init(cfg)
+	return b, nil
+}
+
+// init applies cfg's defaults and starts the window at now.
+func (b *RetryBudget) init(cfg RetryBudgetConfig) {
+	b.ratio, b.min, b.bucket = cfg.Ratio, int64(cfg.MinRetries), cfg.Window/budgetBuckets
 	if b.ratio == 0 {
 		b.ratio = DefaultBudgetRatio
 	}
@@ -77,13 +86,17 @@ func NewRetryBudget(cfg RetryBudgetConfig) (*RetryBudget, error) {
 	if b.min == 0 {
 		b.min = DefaultBudgetMinRetries
 	}
-	b.epoch = time.Now().UnixNano() / int64(b.bucket)
-	return b, nil
+	b.origin = time.Now()
 }
 
 // advance rotates buckets to now. It must be called with mu held.
 func (b *RetryBudget) advance() int {
-	now := time.Now().UnixNano() / int64(b.bucket)
+	if b.bucket == 0 {
+		b.init(RetryBudgetConfig{})
+	}
+	// time.Since reads the monotonic clock: a wall-clock step neither
+	// empties nor freezes the window.
+	now := int64(time.Since(b.origin) / b.bucket)
 	if gap := now - b.epoch; gap > 0 {
 		for i := int64(1); i <= min(gap, budgetBuckets); i++ {
 			j := (b.epoch + i) % budgetBuckets

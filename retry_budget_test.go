@@ -51,6 +51,31 @@ func TestRetryBudgetWindowSlides(t *testing.T) {
 	})
 }
 
+// The zero RetryBudget works with the defaults instead of dividing by a
+// zero bucket width.
+func TestRetryBudgetZeroValue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var b RetryBudget
+		p := RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, Jitter: JitterNone, Budget: &b}
+		refused := 0
+		for range DefaultBudgetMinRetries + 3 {
+			calls := 0
+			_, err := Retry(t.Context(), p, failing(10, errFlaky, &calls))
+			if errors.Is(err, ErrRetryBudgetExhausted) {
+				refused++
+			}
+		}
+		// 13 calls: max(10, 0.1*13) = 10 retries allowed, 3 refused.
+		assert.Equal(t, 3, refused)
+		calls, retries := b.Stats()
+		assert.Equal(t, int64(DefaultBudgetMinRetries+3), calls)
+		assert.Equal(t, int64(DefaultBudgetMinRetries), retries)
+		time.Sleep(DefaultBudgetWindow)
+		calls, retries = b.Stats()
+		assert.Zero(t, calls+retries, "the default window has passed")
+	})
+}
+
 func TestRetryBudgetBadInput(t *testing.T) {
 	for _, cfg := range []RetryBudgetConfig{
 		{Ratio: -0.1}, {Ratio: 2e6}, {Window: -time.Second}, {Window: 5}, {MinRetries: -1},

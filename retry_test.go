@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -162,6 +163,24 @@ func TestRetryGivesUpWhenWaitPassesMaxElapsed(t *testing.T) {
 		// Waits 1 s and 2 s (3 s elapsed); the next 4 s wait would end at 7 s > 5 s.
 		assert.Equal(t, 3, calls)
 		assert.Equal(t, 3*time.Second, time.Since(start))
+		assert.ErrorIs(t, err, errFlaky)
+	})
+}
+
+// A server wait near the largest Duration must not wrap around in the
+// MaxElapsed check and be slept (or be treated as fitting).
+func TestRetryHugeRetryAfterGivesUpAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		start := time.Now()
+		p := RetryPolicy{Jitter: JitterNone, MaxAttempts: 5, MaxElapsed: time.Hour}
+		_, err := Retry(t.Context(), p, func(context.Context) (int, error) {
+			calls++
+			time.Sleep(time.Second) // elapsed > 0, so elapsed+wait would wrap
+			return 0, RetryAfter(errFlaky, time.Duration(math.MaxInt64))
+		})
+		assert.Equal(t, 1, calls)
+		assert.Equal(t, time.Second, time.Since(start), "must not sleep in vain")
 		assert.ErrorIs(t, err, errFlaky)
 	})
 }

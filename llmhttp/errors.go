@@ -58,9 +58,9 @@ func (e *attemptTimeoutError) Unwrap() error { return e.err }
 func (e *attemptTimeoutError) Timeout() bool { return true }
 
 // StreamError is returned by the body of a streaming response (content type
-// text/event-stream) that stalled: no first byte within
-// Config.StreamFirstByteTimeout, or no byte for Config.StreamIdleTimeout
-// after an earlier one. It wraps [resilience.ErrFirstItemTimeout] or
+// text/event-stream) that stalled: a Read waited
+// Config.StreamFirstByteTimeout for the first byte, or
+// Config.StreamIdleTimeout for data after an earlier byte. It wraps [resilience.ErrFirstItemTimeout] or
 // [resilience.ErrIdleTimeout] respectively, matches [resilience.ErrTimeout],
 // and has a method Timeout() reporting true. The request is cancelled.
 type StreamError struct {
@@ -69,6 +69,7 @@ type StreamError struct {
 	err      error
 }
 
+// Error says which limit the stream missed, and after how many bytes.
 func (e *StreamError) Error() string {
 	if errors.Is(e.err, resilience.ErrFirstItemTimeout) {
 		return fmt.Sprintf("llmhttp: stream stalled: no first byte within %v", e.Waited)

@@ -22,8 +22,10 @@ func isStream(resp *http.Response) bool {
 // body is the body of a response the transport returns. It replays the
 // part already read for classification, ends the attempt's context when
 // closed, and, for a stream, runs the first-byte and idle watchdog: a timer
-// that cancels the attempt's context (which unblocks a Read in progress)
-// and makes Read report a [*StreamError].
+// armed only while a Read is blocked, which cancels the attempt's context
+// (unblocking that Read) and makes Read report a [*StreamError]. Time the
+// caller spends between Reads never counts, so a slow consumer is not
+// mistaken for a stalled server.
 type body struct {
 	rc       io.ReadCloser
 	r        io.Reader // rc, or the part already read followed by rc
@@ -31,6 +33,7 @@ type body struct {
 	cancel   context.CancelCauseFunc
 
 	first, idle time.Duration
+	watched     bool       // first or idle is set
 	mu          sync.Mutex // guards timer and closed: Close may run during a Read
 	timer       *time.Timer
 	closed      bool
@@ -59,18 +62,14 @@ func (b *body) readPrefix(n int64) []byte {
 	return buf
 }
 
-// watch starts the stream watchdog. first or idle of 0 means no limit for
-// that phase.
+// watch turns the stream watchdog on. first or idle of 0 means no limit
+// for that phase.
 func (b *body) watch(first, idle time.Duration) {
 	b.first, b.idle = first, idle
-	if first > 0 {
-		b.mu.Lock()
-		b.timer = time.AfterFunc(first, b.stall)
-		b.mu.Unlock()
-	}
+	b.watched = first > 0 || idle > 0
 }
 
-// stall is run by the watchdog's timer.
+// stall is run by the watchdog's timer while a Read is blocked.
 func (b *body) stall() {
 	got := b.received.Load()
 	e := &StreamError{Received: got, Waited: b.idle, err: resilience.ErrIdleTimeout}
@@ -86,38 +85,43 @@ func (b *body) Read(p []byte) (int, error) {
 	if e := b.stalled.Load(); e != nil {
 		return 0, e
 	}
+	if !b.watched || len(p) == 0 {
+		return b.r.Read(p)
+	}
+	b.arm()
 	n, err := b.r.Read(p)
-	if n > 0 && (b.first > 0 || b.idle > 0) {
+	b.disarm()
+	if n > 0 {
 		b.received.Add(int64(n))
-		b.rearm()
 	}
 	if err != nil {
 		if e := b.stalled.Load(); e != nil {
 			return n, e
 		}
-		b.stopTimer()
 	}
 	return n, err
 }
 
-// rearm restarts the idle watchdog after data arrived.
-func (b *body) rearm() {
+// arm starts the watchdog for one Read: the first-byte limit until a byte
+// has arrived, the idle limit after.
+func (b *body) arm() {
+	d := b.idle
+	if b.received.Load() == 0 {
+		d = b.first
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
-	case b.closed:
-	case b.idle <= 0:
-		if b.timer != nil {
-			b.timer.Stop()
-		}
+	case b.closed || d <= 0:
 	case b.timer == nil:
-		b.timer = time.AfterFunc(b.idle, b.stall)
+		b.timer = time.AfterFunc(d, b.stall)
 	default:
-		b.timer.Reset(b.idle)
+		b.timer.Reset(d)
 	}
 }
 
-func (b *body) stopTimer() {
+// disarm stops the watchdog when a Read returns.
+func (b *body) disarm() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.timer != nil {
@@ -132,7 +136,7 @@ func (b *body) Close() error {
 		b.mu.Lock()
 		b.closed = true
 		b.mu.Unlock()
-		b.stopTimer()
+		b.disarm()
 		b.closeErr = b.rc.Close()
 		b.cancel(nil)
 	})

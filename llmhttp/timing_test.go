@@ -294,3 +294,51 @@ func TestTransportStreamThatFinishesKeepsNoWatchdog(t *testing.T) {
 		require.NoError(t, resp.Body.Close())
 	})
 }
+
+// The watchdog times only Reads blocked on the server: a consumer that
+// takes far longer than the limits between its Reads (and before its first
+// one) reads the whole stream, and a later stall is still caught exactly
+// one idle limit after the blocked Read began.
+func TestTransportStreamWatchdogIgnoresSlowConsumer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pauses := []time.Duration{0, 0, 1500 * time.Millisecond, 0} // server-side pause before each chunk
+		base := newFakeBase(func(n int, r *http.Request) (*http.Response, error) {
+			ch := make(chan string)
+			go func() {
+				for _, d := range pauses {
+					time.Sleep(d)
+					select {
+					case ch <- "data: x\n\n":
+					case <-r.Context().Done():
+						return
+					}
+				}
+				// Then the server stalls until the request is cancelled.
+			}()
+			resp := respond(r, 200, map[string]string{"Content-Type": "text/event-stream"}, "")
+			resp.Body = &chanBody{ctx: r.Context(), ch: ch}
+			return resp, nil
+		})
+		tr := newTestTransport(t, Config{Base: base, StreamFirstByteTimeout: time.Second, StreamIdleTimeout: 2 * time.Second})
+		resp, err := post(t, tr, t.Context(), "http://llm.test/", `{"stream":true}`)
+		require.NoError(t, err)
+		buf := make([]byte, 9)
+		var got int64
+		for range pauses {
+			time.Sleep(10 * time.Second) // the consumer is busy, far beyond both limits
+			n, err := io.ReadFull(resp.Body, buf)
+			require.NoError(t, err, "a slow consumer must not trip the watchdog")
+			got += int64(n)
+		}
+		assert.Equal(t, int64(36), got)
+		time.Sleep(10 * time.Second)
+		start := time.Now()
+		_, err = resp.Body.Read(buf)
+		assert.ErrorIs(t, err, resilience.ErrIdleTimeout)
+		assert.Equal(t, 2*time.Second, time.Since(start), "the stall counts from the blocked Read")
+		var se *StreamError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, int64(36), se.Received)
+		require.NoError(t, resp.Body.Close())
+	})
+}

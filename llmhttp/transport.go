@@ -92,14 +92,18 @@ type Config struct {
 	// DefaultQuotaCooldown (10 min).
 	QuotaCooldown time.Duration
 
-	// StreamFirstByteTimeout bounds the wait for the first byte of a
-	// streaming response's body (text/event-stream), after its headers.
-	// 0 means none.
+	// StreamFirstByteTimeout bounds how long a Read of a streaming
+	// response's body (text/event-stream) may wait for the body's first
+	// byte. 0 means none.
 	StreamFirstByteTimeout time.Duration
 
-	// StreamIdleTimeout bounds the wait for each later byte of a streaming
-	// response's body. 0 means none. A stalled stream's body returns a
-	// [*StreamError] and its request is cancelled.
+	// StreamIdleTimeout bounds how long a Read of a streaming response's
+	// body may wait for data once a byte has arrived. 0 means none.
+	//
+	// Both limits time only a Read that is blocked waiting for the server:
+	// the time the caller spends between Reads (a slow consumer) never
+	// counts. A stalled stream's body returns a [*StreamError] and its
+	// request is cancelled.
 	StreamIdleTimeout time.Duration
 
 	// MaxBodyBuffer is the largest request body kept in memory to be sent

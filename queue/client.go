@@ -81,10 +81,13 @@ func (c *Client) check() error {
 //
 // A payload that does not marshal to JSON (a channel, a func, a cycle) or a
 // bad option returns an error wrapping [ErrInvalidArgument]; an unknown
-// queue one wrapping [ErrUnknownQueue]; nothing is enqueued then. With
-// [WithTaskID] and an id that exists, Enqueue returns the existing task,
-// whatever its name or payload. Broker errors (and ctx's end) are returned
-// wrapped.
+// queue one wrapping [ErrUnknownQueue]; nothing is enqueued then. A
+// negative [WithDelay] is such a bad option; any positive delay is
+// accepted, and one that reaches past the latest instant the broker can
+// count (the year 2262 for [MemoryBroker]) holds the task in PENDING for
+// good. With [WithTaskID] and an id that exists, Enqueue returns the
+// existing task, whatever its name or payload. Broker errors (and ctx's
+// end) are returned wrapped.
 func (c *Client) Enqueue(ctx context.Context, name string, payload any, opts ...EnqueueOption) (*Task, error) {
 	if err := c.check(); err != nil {
 		return nil, err

@@ -62,8 +62,10 @@ type WorkerConfig struct {
 
 	// Weights are the relative shares of the queues under PriorityWeighted;
 	// a queue missing from the map weighs 1, and nil means high 6, default
-	// 3, low 1 (others 1). Every weight must be >= 1 and name a queue in
-	// Queues. Setting Weights with PriorityStrict is an error.
+	// 3, low 1 (others 1). Every weight must be 1 to [MaxWeight] and name a
+	// queue in Queues; a weight out of that range makes [NewWorker] fail
+	// with an error wrapping [ErrInvalidArgument] (it is not clamped).
+	// Setting Weights with PriorityStrict is an error.
 	Weights map[string]int
 
 	// SoftTimeLimit is how long an attempt runs before the handler's ctx is
@@ -97,13 +99,19 @@ type WorkerConfig struct {
 	MaxRedeliveries int
 
 	// ResultTTL is how long a done task and its result stay readable. 0
-	// means DefaultResultTTL (1 h); negative is an error.
+	// means DefaultResultTTL (1 h); negative is an error. Any positive
+	// Duration is accepted: a TTL that reaches past the latest instant the
+	// broker can count (the year 2262 for [MemoryBroker]) keeps the result
+	// for good.
 	ResultTTL time.Duration
 
 	// Lease is how long a claimed task stays with this worker without news.
 	// The worker renews it every Lease/3 while the handler runs and on each
 	// [ReportProgress]. 0 means DefaultLease (30 s); otherwise at least
-	// MinLease.
+	// MinLease. There is no upper bound: a lease that reaches past the
+	// latest instant the broker can count (the year 2262 for
+	// [MemoryBroker]) never runs out, so a task whose worker dies is not
+	// redelivered.
 	Lease time.Duration
 
 	// ShutdownTimeout is how long Run waits, once its ctx ended, for the
@@ -203,6 +211,12 @@ func (cfg WorkerConfig) resolve() (WorkerConfig, []int, error) {
 	return cfg, weights, nil
 }
 
+// MaxWeight is the largest weight [WorkerConfig.Weights] accepts. It keeps
+// the sum of the weights far from integer overflow (which would leave a
+// worker no queue to claim from); a share finer than one in a million is
+// not a priority anyone can observe.
+const MaxWeight = 1_000_000
+
 // resolveWeights checks Priority and Weights and returns one weight per
 // queue (nil under PriorityStrict).
 func (cfg *WorkerConfig) resolveWeights() ([]int, error) {
@@ -224,8 +238,8 @@ func (cfg *WorkerConfig) resolveWeights() ([]int, error) {
 		if !slices.Contains(cfg.Queues, q) {
 			return nil, invalidArg("WorkerConfig.Weights names queue %q, which is not in Queues %v", q, cfg.Queues)
 		}
-		if wt < 1 {
-			return nil, invalidArg("WorkerConfig.Weights[%q] is %d; want >= 1", q, wt)
+		if wt < 1 || wt > MaxWeight {
+			return nil, invalidArg("WorkerConfig.Weights[%q] is %d; want 1 to %d", q, wt, MaxWeight)
 		}
 	}
 	weights := make([]int, len(cfg.Queues))

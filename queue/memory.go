@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -12,6 +13,13 @@ import (
 // made a task claimable, delayed tasks and leases wait in min-heaps, and
 // expired results are dropped lazily by the next call that finds them due,
 // so the broker starts no goroutine and needs no timer per task.
+//
+// Deadlines are kept as Unix nanoseconds in an int64, and saturate instead
+// of wrapping: a NotBefore, lease end or result expiry later than the year
+// 2262 (a lease or result TTL near the largest [time.Duration], a delay of
+// centuries) is held at the latest instant an int64 can count, so it never
+// runs out while the process lives, and a NotBefore before the year 1677
+// means at once.
 //
 // A MemoryBroker is safe for concurrent use. Its zero value is not usable;
 // call [NewMemoryBroker]. Tasks are lost when the process exits: use a
@@ -176,7 +184,7 @@ func (m *MemoryBroker) Enqueue(ctx context.Context, t *Task) (*Task, bool, error
 		e.t.EnqueuedAt = time.Unix(0, now)
 	}
 	m.tasks[t.ID] = e
-	if nb := t.NotBefore.UnixNano(); !t.NotBefore.IsZero() && nb > now {
+	if nb := unixNano(t.NotBefore); !t.NotBefore.IsZero() && nb > now {
 		e.at = nb
 		m.delayed.push(e)
 	} else {
@@ -224,7 +232,7 @@ func (m *MemoryBroker) Claim(ctx context.Context, queues []string, lease time.Du
 			e.t.StartedAt = time.Unix(0, now)
 			e.t.Progress = nil
 			e.t.NotBefore = time.Time{}
-			e.at = now + int64(lease)
+			e.at = addNanos(now, lease)
 			m.leased.push(e)
 			m.notifyLocked(e.t.ID)
 			t, token := e.t.Clone(), e.token
@@ -343,4 +351,35 @@ func (m *MemoryBroker) Len() int {
 	defer m.mu.Unlock()
 	m.sweepLocked(time.Now().UnixNano())
 	return len(m.tasks)
+}
+
+// earliestNano and latestNano are the earliest and latest instants whose
+// Unix nanoseconds fit in an int64 (in the years 1677 and 2262).
+var (
+	earliestNano = time.Unix(0, math.MinInt64)
+	latestNano   = time.Unix(0, math.MaxInt64)
+)
+
+// unixNano is t.UnixNano, saturated: a time past [latestNano] (a delay of
+// centuries) stays the farthest future instead of wrapping into the past,
+// which would make the task ready at once, and a time before [earliestNano]
+// stays the farthest past instead of wrapping into the future, which would
+// hold the task for centuries.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.After(latestNano):
+		return math.MaxInt64
+	case t.Before(earliestNano):
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+// addNanos is now+d, saturated at math.MaxInt64: a huge lease or result
+// TTL means "practically forever", never an instant in the past.
+func addNanos(now int64, d time.Duration) int64 {
+	if d > 0 && now > math.MaxInt64-int64(d) {
+		return math.MaxInt64
+	}
+	return now + int64(d)
 }

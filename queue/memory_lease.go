@@ -50,7 +50,7 @@ func (m *MemoryBroker) Renew(ctx context.Context, id, token string, lease time.D
 		return invalidArg("Renew: lease is %v; want > 0", lease)
 	}
 	return m.settle(ctx, id, token, func(e *entry, now int64) {
-		e.at = now + int64(lease)
+		e.at = addNanos(now, lease)
 		m.leased.fix(e.hi)
 	})
 }
@@ -63,7 +63,7 @@ func (m *MemoryBroker) Progress(ctx context.Context, id, token string, p Progres
 	return m.settle(ctx, id, token, func(e *entry, now int64) {
 		e.t.State = StateProcessing
 		e.t.Progress = &p
-		e.at = now + int64(lease)
+		e.at = addNanos(now, lease)
 		m.leased.fix(e.hi)
 	})
 }
@@ -99,7 +99,7 @@ func (m *MemoryBroker) Fail(ctx context.Context, id, token, errMsg string, ttl t
 // finishLocked schedules the removal of a done task after ttl.
 func (m *MemoryBroker) finishLocked(e *entry, now int64, ttl time.Duration) {
 	e.t.FinishedAt = time.Unix(0, now)
-	e.at = now + int64(ttl)
+	e.at = addNanos(now, ttl)
 	e.t.ExpiresAt = time.Unix(0, e.at)
 	m.done.push(e)
 }
@@ -111,7 +111,7 @@ func (m *MemoryBroker) Retry(ctx context.Context, id, token, errMsg string, notB
 		e.t.State = StateRetry
 		e.t.Retries++
 		e.t.Error = errMsg
-		if nb := notBefore.UnixNano(); !notBefore.IsZero() && nb > now {
+		if nb := unixNano(notBefore); !notBefore.IsZero() && nb > now {
 			e.t.NotBefore = notBefore
 			e.at = nb
 			m.delayed.push(e)

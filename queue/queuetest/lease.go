@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -244,5 +245,46 @@ func testWatcher(t *testing.T, b queue.Broker) {
 	case <-changed3:
 	case <-time.After(waitFor):
 		t.Fatal("Changed: the channel was not closed after the task completed")
+	}
+}
+
+// testHugeDurations checks that durations near the largest time.Duration
+// mean "practically forever" and never wrap into the past: a task delayed
+// by one stays PENDING and unclaimable, a lease of one is not recovered,
+// and a result kept for one stays readable.
+func testHugeDurations(t *testing.T, b queue.Broker) {
+	const forever = time.Duration(math.MaxInt64)
+	far := newTask("far", "work", "default")
+	far.NotBefore = time.Now().Add(forever)
+	_, _, err := b.Enqueue(ctxFor(t, waitFor), far)
+	must(t, err, "Enqueue with a NotBefore centuries away")
+	if got, _, err := b.Claim(ctxFor(t, 200*time.Millisecond), []string{"default"}, longLease); err == nil {
+		t.Fatalf("Claim: got task %q, want none (its NotBefore is centuries away)", got.ID)
+	}
+	if got := get(t, b, "far"); got.State != queue.StatePending {
+		t.Fatalf("far task: got state %s, want PENDING", got.State)
+	}
+
+	enqueue(t, b, "held", "high")
+	_, token := claim(t, b, forever, "high")
+	ctx := ctxFor(t, waitFor)
+	must(t, b.Renew(ctx, "held", token, forever), "Renew for the largest Duration")
+	must(t, b.Progress(ctx, "held", token, queue.Progress{Current: 1, Total: 2}, forever), "Progress for the largest Duration")
+	if _, err := b.Recover(ctx); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if got := get(t, b, "held"); got.State != queue.StateProcessing {
+		t.Fatalf("task leased for the largest Duration: got state %s after Recover, want PROCESSING (the lease has not run out)", got.State)
+	}
+	must(t, b.Complete(ctx, "held", token, json.RawMessage(`1`), forever), "Complete with the largest TTL")
+	if _, err := b.Recover(ctx); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	got := get(t, b, "held")
+	if got.State != queue.StateSuccess {
+		t.Fatalf("task kept for the largest TTL: got state %s, want SUCCESS", got.State)
+	}
+	if !got.ExpiresAt.IsZero() && got.ExpiresAt.Before(time.Now().AddDate(100, 0, 0)) {
+		t.Fatalf("task kept for the largest TTL: ExpiresAt %v, want a century away or more", got.ExpiresAt)
 	}
 }

@@ -44,7 +44,9 @@ const (
 // (Redeliveries counted, the stale token rejected by every lease call),
 // renewal and progress keeping a lease, progress visibility, completion,
 // failure, retry with a not-before time, release (attempt not counted),
-// result expiry (after which the id is free again), concurrent claimers
+// result expiry (after which the id is free again), delays, leases and
+// result TTLs near the largest Duration never wrapping into the past,
+// concurrent claimers
 // never holding one task at once, the optional [queue.Watcher], and a real
 // [queue.Worker] running 1,000 tasks with random failures with none lost,
 // plus a worker shutdown handing its task back.
@@ -74,6 +76,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) queue.Broker) {
 		{"RetryWaitsForNotBefore", testRetry},
 		{"ReleaseHandsBack", testRelease},
 		{"SettledTokenRejected", testSettledToken},
+		{"HugeDurationsMeanForever", testHugeDurations},
 		{"ConcurrentClaimersNeverShareATask", testConcurrentClaimers},
 		{"WatcherNotifies", testWatcher},
 		{"WorkerLosesNothing", testWorkerNothingLost},

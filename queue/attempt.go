@@ -24,8 +24,11 @@ type outcome struct {
 
 // process runs one claimed task and settles it with the broker. Settling
 // uses settle, a context that the end of the shutdown grace does not
-// cancel, so an attempt that finished is still recorded.
-func (w *Worker) process(work, settle context.Context, claimed *Task, token string) {
+// cancel, so an attempt that finished is still recorded. When the broker
+// is a [CompleteClaimer] and claims has not ended, a successful task is
+// completed together with the claim of the next one in queues, which
+// process returns (nil when none was claimed).
+func (w *Worker) process(work, settle, claims context.Context, claimed *Task, token string, queues []string) (*Task, string) {
 	// The worker keeps its own copy of the task; the handler gets the
 	// claimed one, with its own payload bytes.
 	t := *claimed
@@ -34,11 +37,11 @@ func (w *Worker) process(work, settle context.Context, claimed *Task, token stri
 	switch {
 	case h == nil:
 		w.fail(settle, &t, token, fmt.Errorf("%w %q (register one with Worker.Handle, then replay the dead letter)", ErrNoHandler, t.Name), "")
-		return
+		return nil, ""
 	case t.Redeliveries > w.cfg.MaxRedeliveries:
 		w.fail(settle, &t, token, fmt.Errorf("%w: the lease of this task ran out %d times (MaxRedeliveries %d); its handler may crash or stall its worker",
 			ErrRedeliveryLimit, t.Redeliveries, w.cfg.MaxRedeliveries), "")
-		return
+		return nil, ""
 	}
 	o := w.run(work, settle, claimed, token, h)
 	switch {
@@ -48,10 +51,14 @@ func (w *Worker) process(work, settle context.Context, claimed *Task, token stri
 		w.log.LogAttrs(settle, slog.LevelWarn, "queue: lease lost; the attempt's outcome is discarded",
 			taskAttrs(&t, slog.Any("error", o.err))...)
 	case o.err == nil:
-		w.complete(settle, &t, token, o.result)
+		if claims.Err() != nil {
+			queues = nil // shutting down: claim nothing more
+		}
+		return w.complete(settle, &t, token, o.result, queues)
 	default:
 		w.failed(settle, &t, token, o.err, o.trace)
 	}
+	return nil, ""
 }
 
 // run calls the handler with t in its own goroutine and returns when the
@@ -138,16 +145,30 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// complete stores the handler's result.
-func (w *Worker) complete(ctx context.Context, t *Task, token string, result any) {
+// complete stores the handler's result. With queues (not nil) and a
+// broker that is a [CompleteClaimer] it claims the next task in the same
+// call and returns it; a failure of that call whose outcome is unknown
+// falls back to Complete, retried as any settling call.
+func (w *Worker) complete(ctx context.Context, t *Task, token string, result any, queues []string) (*Task, string) {
 	raw, err := encodeResult(result)
 	if err != nil {
 		w.fail(ctx, t, token, resilience.Permanent(fmt.Errorf("%w: result of task %q does not marshal to JSON: %w", ErrInvalidArgument, t.Name, err)), "")
-		return
+		return nil, ""
+	}
+	if cc, ok := w.b.(CompleteClaimer); ok && queues != nil {
+		next, nextToken, err := cc.CompleteAndClaim(ctx, t.ID, token, raw, w.cfg.ResultTTL, queues, w.cfg.Lease)
+		switch {
+		case err == nil:
+			return next, nextToken
+		case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound):
+			w.log.LogAttrs(ctx, slog.LevelWarn, "queue: lease lost; cannot complete the task", taskAttrs(t)...)
+			return nil, ""
+		}
 	}
 	w.settle(ctx, t, "complete", func(ctx context.Context) error {
 		return w.b.Complete(ctx, t.ID, token, raw, w.cfg.ResultTTL)
 	})
+	return nil, ""
 }
 
 func encodeResult(v any) (json.RawMessage, error) {

@@ -98,3 +98,25 @@ type Watcher interface {
 	// change between the read and the wait is missed.
 	Changed(id string) (changed <-chan struct{}, stop func())
 }
+
+// CompleteClaimer is an optional interface of a [Broker] that completes a
+// task and claims the next one in one atomic step (one round trip to a
+// remote broker instead of two). A [Worker] uses it when its broker has it:
+// a slot that finished a task asks for the next in the same call, and
+// calls Claim only when none was ready.
+type CompleteClaimer interface {
+	// CompleteAndClaim does what Complete(ctx, id, token, result, ttl) and
+	// then a Claim(ctx, queues, lease) that does not block would do. When
+	// the completion succeeds and a task is claimable at once in queues, it
+	// returns that task and its lease token; next is nil when none is.
+	//
+	// An error means that the completion failed as Complete fails
+	// ([ErrLeaseLost], [ErrTaskNotFound], [ErrInvalidArgument] for a bad
+	// ttl, queues or lease), or that its outcome is unknown (a backend
+	// error, ctx's end); the caller may then call Complete, as after a
+	// failed Complete. When the outcome is unknown a next task may have
+	// been claimed unknown to the caller: its lease runs out and it is
+	// redelivered, as after a lost worker.
+	CompleteAndClaim(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration,
+		queues []string, lease time.Duration) (next *Task, nextToken string, err error)
+}

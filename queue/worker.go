@@ -150,34 +150,39 @@ func (w *Worker) slot(claims context.Context, stop context.CancelCauseFunc, work
 	}
 	settle := context.WithoutCancel(work)
 	backoff := time.Duration(0)
+	var t *Task // claimed with the completion of the previous task
+	var token string
 	for {
 		if w.weights != nil {
 			order = w.weightedOrder()
 		}
-		t, token, err := w.b.Claim(claims, order, w.cfg.Lease)
-		if err != nil {
-			if claims.Err() != nil {
-				return
+		if t == nil {
+			var err error
+			t, token, err = w.b.Claim(claims, order, w.cfg.Lease)
+			if err != nil {
+				if claims.Err() != nil {
+					return
+				}
+				if errors.Is(err, ErrClosed) || errors.Is(err, ErrInvalidArgument) {
+					stop(err)
+					return
+				}
+				backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
+				w.log.LogAttrs(claims, slog.LevelError, "queue: claim failed; backing off",
+					slog.Any("error", err), slog.Duration("backoff", backoff))
+				if sleep(claims, backoff) != nil {
+					return
+				}
+				continue
 			}
-			if errors.Is(err, ErrClosed) || errors.Is(err, ErrInvalidArgument) {
-				stop(err)
-				return
-			}
-			backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
-			w.log.LogAttrs(claims, slog.LevelError, "queue: claim failed; backing off",
-				slog.Any("error", err), slog.Duration("backoff", backoff))
-			if sleep(claims, backoff) != nil {
-				return
-			}
-			continue
+			backoff = 0
 		}
-		backoff = 0
 		if claims.Err() != nil {
 			// Claimed as the worker began to shut down: hand it back at once.
 			w.release(work, t, token)
 			return
 		}
-		w.process(work, settle, t, token)
+		t, token = w.process(work, settle, claims, t, token, order)
 	}
 }
 

@@ -28,7 +28,7 @@ import (
 // out, and a safety-net timeout of [WakeTimeout] bounds every wait.
 // Recover recovers expired leases and repairs leased tasks that lost their
 // lease entry (see the package documentation). Beyond queue.Broker it is a
-// queue.Watcher (Changed, on pub/sub) and offers CompleteAndClaim.
+// queue.Watcher (Changed, on pub/sub) and a queue.CompleteClaimer.
 //
 // A Broker is safe for concurrent use. It does not own rdb: Close stops
 // the broker, not the client. The client's PoolSize must exceed the number
@@ -46,8 +46,9 @@ type Broker struct {
 }
 
 var (
-	_ queue.Broker  = (*Broker)(nil)
-	_ queue.Watcher = (*Broker)(nil)
+	_ queue.Broker          = (*Broker)(nil)
+	_ queue.Watcher         = (*Broker)(nil)
+	_ queue.CompleteClaimer = (*Broker)(nil)
 )
 
 // WakeTimeout bounds how long a blocked [Broker.Claim] waits on Redis
@@ -135,7 +136,7 @@ func (b *Broker) Enqueue(ctx context.Context, t *queue.Task) (*queue.Task, bool,
 	if err := b.check(ctx); err != nil {
 		return nil, false, err
 	}
-	res, err := b.pipe.run(ctx, enqueueScript,
+	res, err := enqueueScript.Run(ctx, b.rdb,
 		[]string{b.k.task + t.ID, b.k.ready(t.Queue), b.k.wakeList(t.Queue), b.k.delayed},
 		t.ID, t.Name, t.Queue, string(t.Payload), t.MaxRetries,
 		usString(t.EnqueuedAt), usString(t.NotBefore)).Slice()

@@ -112,17 +112,20 @@ func (b *Broker) claimed(ctx context.Context, res []any, token string, queues []
 	return nil, fmt.Errorf("redisq: claim: unexpected reply %v", res)
 }
 
-// CompleteAndClaim does in one step (one script, one round trip) what
-// [Broker.Complete] and then a [Broker.Claim] that does not block would
-// do: it completes task id, and if that succeeded and a task is claimable
-// at once in queues, claims it for lease and returns it with its token
-// (next is nil when none is). Its errors are those of Complete, and of
-// Claim for bad queues or lease; a next task that does not decode goes to
-// the dead letters and next is nil.
+// CompleteAndClaim implements [queue.CompleteClaimer]: in one script (one
+// round trip) it does what [Broker.Complete] and then a [Broker.Claim] that
+// does not block would do. It completes task id, and if that succeeded and
+// a task is claimable at once in queues, claims it for lease and returns
+// it with its token (next is nil when none is). Its errors are those of
+// Complete, and of Claim for bad queues or lease. A next task that does
+// not decode goes to the dead letters, and next is nil; once the
+// completion succeeded, CompleteAndClaim returns no error.
 //
-// A worker that runs a task and then claims the next saves a third of the
-// Redis calls per task this way (see queue.Worker, which uses it when its
-// broker has it).
+// A [queue.Worker] uses it, so that each task costs two Redis calls
+// (enqueue, complete-and-claim) instead of three. When a reply is lost
+// (a Redis error after the script ran) a next task may have been claimed
+// unknown to the caller: its lease runs out and it is redelivered, as
+// after a lost worker.
 func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration,
 	queues []string, lease time.Duration) (next *queue.Task, nextToken string, err error) {
 	if err := ttlArg("CompleteAndClaim", ttl); err != nil {
@@ -158,9 +161,11 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 	if len(claim) == 0 {
 		return nil, "", fmt.Errorf("redisq: complete and claim: unexpected reply %v", res)
 	}
-	next, err = b.claimed(ctx, claim, nextToken, queues)
-	if next == nil {
-		return nil, "", err
+	// The completion is done: an error of the next claim (a corrupt task
+	// that could not be dead-lettered stays leased, and is tried again when
+	// its lease runs out) must not make the caller complete again.
+	if next, _ = b.claimed(ctx, claim, nextToken, queues); next == nil {
+		return nil, "", nil
 	}
 	return next, nextToken, nil
 }

@@ -67,8 +67,13 @@
 // round trip of the enqueue (about a millisecond), not after a polling
 // interval. A claim that finds nothing computes how long until the earliest
 // delayed task is due or the earliest lease runs out and wakes then, by a
-// timer; [WakeTimeout] (2 s) bounds every wait as a safety net. Calls that
-// goroutines make at the same time share one pipeline.
+// timer; [WakeTimeout] (2 s) bounds every wait as a safety net.
+//
+// A worker's calls that its slots make at the same time (claims,
+// completions, renewals) share one pipeline, and a slot that finished a
+// task completes it and claims the next in one script
+// ([Broker.CompleteAndClaim]), so a busy worker costs Redis about one call
+// per task beside the enqueue.
 //
 // # At least once: make handlers idempotent
 //

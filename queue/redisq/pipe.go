@@ -12,9 +12,15 @@ import (
 // pipe sends the script calls that goroutines make at the same time in one
 // pipeline: while one batch is on the wire, the next calls queue up and go
 // together in the next one. With one caller it costs two goroutine
-// switches; with many (a worker's slots settling and claiming, several
-// producers enqueueing) it saves both Redis and the client a read, a write
-// and a wake-up per call, which is most of a call's cost.
+// switches; with many (a worker's slots settling and claiming) it saves
+// both Redis and the client a read, a write and a wake-up per call, which
+// is most of a call's cost.
+//
+// Enqueue does not use it: a producer waits for each call, and a call that
+// queues behind the batch on the wire waits for up to two round trips
+// instead of one. With four producers sharing a client, batching their
+// enqueues cut end-to-end throughput by a fifth (bench/cmd/queuecompare);
+// go-redis's pool runs them side by side instead.
 //
 // A call made while no batch is on the wire is sent at once from the
 // caller's goroutine; calls made meanwhile queue up, and a flusher

@@ -149,12 +149,14 @@ var claimFields = []string{fAttempt, fStartedAt, fName, fQueue, fPayload, fMaxRe
 // luaClaim promotes due delayed tasks and, when a task is ready in one of
 // the NQ queues whose ready list and wake list are KEYS[Q0+2i] and
 // KEYS[Q0+2i+1] (i from 0), claims the first one in queue order for TOKEN
-// and LEASE (µs, a string) and returns {1, id, claimFields...}, or {2, id,
-// i} for an id whose key is not a hash. It expects the locals of
+// and LEASE (µs, a string) and sets the local claimed to {1, id,
+// claimFields...}, or to {2, id, i} for an id whose key is not a hash
+// (claimed stays nil when nothing is ready). It expects the locals of
 // luaBaseKeys and CHANNEL, t and ts (the time as a number and a string),
 // and WOKEN: the index of the queue whose wake token woke this claim, or
-// -1. When nothing is ready it falls through.
+// -1. It defines no function: a closure made on every call costs time.
 const luaClaim = `
+local claimed
 local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
 if first[2] and tonumber(first[2]) <= t then
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', DELAYED, '-inf', t, 'LIMIT', 0, 100)) do
@@ -176,7 +178,10 @@ for i = 0, NQ - 1 do
     local key = TP .. id
     local f = redis.pcall('HMGET', key, 'state', 'attempt', 'progress', 'not_before', 'name', 'queue',
       'payload', 'max_retries', 'retries', 'redeliveries', 'enqueued_at', 'error', 'result')
-    if f.err then return {2, id, i} end
+    if f.err then
+      claimed = {2, id, i}
+      break
+    end
     local st = f[1]
     -- A done or leased task here is a stale entry, a missing one has
     -- expired: skip them. Any other state, a corrupt one included, is
@@ -196,16 +201,18 @@ for i = 0, NQ - 1 do
         if redis.call('LLEN', wk) == 0 then redis.call('RPUSH', wk, '1') end
       end
       redis.call('PUBLISH', CHANNEL, id)
-      return {1, id, attempt, ts, f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13]}
+      claimed = {1, id, attempt, ts, f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13]}
+      break
     end
   end
+  if claimed then break end
 end
 `
 
 // claim: KEYS[5+2i], KEYS[6+2i] the ready list and wake list of the i-th
 // queue (0-based). ARGV: channel, token, lease (µs), number of queues, the
 // index of the queue whose wake token woke this claim (-1 for none).
-// Returns what luaClaim returns, or, when there is nothing to claim, {0,
+// Returns luaClaim's claimed, or, when there is nothing to claim, {0,
 // µs until the next delay or lease runs out, or -1}. Only then does it
 // recover expired leases (the recoverer does it under load).
 var claimScript = redis.NewScript(luaBaseKeys + `
@@ -213,6 +220,7 @@ local tm = redis.call('TIME')
 local t, ts = tonumber(tm[1]) * 1000000 + tonumber(tm[2]), tm[1] .. string.sub(tm[2] + 1000000, 2)
 local CHANNEL, TOKEN, LEASE, NQ, WOKEN, Q0 = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), 5
 ` + luaClaim + `
+if claimed then return claimed end
 -- Nothing to claim: recover expired leases, then say how long to wait
 -- (until the earliest delay or lease runs out; -1: nothing pending).
 local lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
@@ -235,8 +243,8 @@ return {0, wait}
 // KEYS: those of claim, with the task hash at KEYS[5] and the queues'
 // lists from KEYS[6]. ARGV: channel, id, token, result JSON ("" for none),
 // TTL (ms), next token, lease (µs), number of queues. Returns the code of
-// the lease scripts when the completion failed, else {0, what luaClaim
-// returns} or {0} when nothing is ready.
+// the lease scripts when the completion failed, else {0, luaClaim's
+// claimed} or {0} when nothing is ready.
 var completeClaimScript = redis.NewScript(luaBaseKeys + `
 local KEY, HOLD = KEYS[5], {'error', 'result'}
 ` + luaHold + `
@@ -253,9 +261,7 @@ end
 redis.call('PEXPIRE', KEY, ARGV[5])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 local CHANNEL, TOKEN, LEASE, NQ, WOKEN, Q0 = ARGV[1], ARGV[6], ARGV[7], tonumber(ARGV[8]), -1, 6
-local claimed = (function()
 ` + luaClaim + `
-end)()
 if claimed then return {0, claimed} end
 return {0}
 `)

@@ -141,6 +141,32 @@ func TestBlockedClaimWakesForDelayedTask(t *testing.T) {
 	}
 }
 
+// TestNotBeforeOutsideStoredRange checks a NotBefore that a task hash
+// cannot hold as is: past the year 9999 the task waits for good (it used
+// to be stored as an undecodable time, and one past the year 294,246
+// wrapped into the past), before the year 1 it is due at once.
+func TestNotBeforeOutsideStoredRange(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	b, _ := newBroker(t, newClient(t, srv))
+	mustEnqueue(t, b, "year10000", "default", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))
+	mustEnqueue(t, b, "wraps", "default", time.Unix(1<<62, 0))
+	mustEnqueue(t, b, "ancient", "default", time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC))
+	ctx := ctxFor(t, 10*time.Second)
+	for _, id := range []string{"year10000", "wraps"} {
+		got, err := b.Get(ctx, id)
+		if err != nil || got.State != queue.StatePending || got.NotBefore.Year() != 9999 {
+			t.Fatalf("Get(%s): got %+v, %v; want PENDING with NotBefore in the year 9999", id, got, err)
+		}
+	}
+	got, _, err := b.Claim(ctx, []string{"default"}, time.Minute)
+	if err != nil || got.ID != "ancient" {
+		t.Fatalf("Claim: got %v, %v; want the task due since the year 1", got, err)
+	}
+	if got, _, err := b.Claim(ctxFor(t, 300*time.Millisecond), []string{"default"}, time.Minute); err == nil {
+		t.Fatalf("Claim: got task %s; want none (the others wait for good)", got.ID)
+	}
+}
+
 // TestBlockedClaimRecoversExpiredLease checks that a claim blocked on an
 // empty queue takes over a task whose lease ran out, with no call to
 // Recover: it wakes when the lease ends and recovers it itself.

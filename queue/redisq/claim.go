@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -53,8 +54,8 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 		if wait == 0 {
 			continue // something fell due since the script looked
 		}
-		due := time.Duration(-1)
-		if wait > 0 {
+		due := time.Duration(-1) // no deadline: nothing pending, or too far away for a Duration
+		if wait > 0 && wait <= math.MaxInt64/int64(time.Microsecond) {
 			due = time.Duration(wait) * time.Microsecond
 		}
 		if woken, err = b.block(ctx, wakes, due); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,7 +99,9 @@ func decodeTask(id string, f map[string]string) (*queue.Task, error) {
 	t.StartedAt = d.time(fStartedAt, false)
 	t.FinishedAt = d.time(fFinishedAt, false)
 	if ttl := d.int(fTTL, false); ttl > 0 && !t.FinishedAt.IsZero() {
-		t.ExpiresAt = t.FinishedAt.Add(time.Duration(ttl) * time.Millisecond)
+		// Saturated: a TTL past the largest Duration (written by another
+		// program) must not wrap into the past.
+		t.ExpiresAt = t.FinishedAt.Add(time.Duration(min(ttl, math.MaxInt64/int(time.Millisecond))) * time.Millisecond)
 	}
 	if raw, ok := f[fProgress]; ok && raw != "" && d.err == nil {
 		var p queue.Progress
@@ -209,15 +212,25 @@ func dumpFields(f map[string]string) string {
 // every accepted time survives a round trip (the zero time.Time is stored
 // as an absent field).
 var (
-	minMicros = time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC).UnixMicro()
-	maxMicros = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).UnixMicro()
+	minTime, maxTime     = time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+	minMicros, maxMicros = minTime.UnixMicro(), maxTime.UnixMicro()
 )
 
 // usString renders t as the decimal Unix microseconds a task hash holds
-// (and the score of the delayed set); "" for the zero time.
+// (and the score of the delayed set); "" for the zero time. A time outside
+// the years 1 to 9999 is stored as the nearest bound, which the decoder
+// accepts: a NotBefore past the year 9999 still holds the task for good
+// (UnixMicro alone wraps after the year 294,246 and would make it due at
+// once), and one before the year 1 makes it due at once.
 func usString(t time.Time) string {
 	if t.IsZero() {
 		return ""
+	}
+	switch {
+	case t.After(maxTime):
+		return strconv.FormatInt(maxMicros, 10)
+	case t.Before(minTime):
+		return strconv.FormatInt(minMicros, 10)
 	}
 	return strconv.FormatInt(t.UnixMicro(), 10)
 }

@@ -200,3 +200,52 @@ func sameTask(a, b *queue.Task) bool {
 		a.Redeliveries == b.Redeliveries && a.EnqueuedAt.Equal(b.EnqueuedAt) && a.NotBefore.Equal(b.NotBefore) &&
 		a.StartedAt.Equal(b.StartedAt) && a.FinishedAt.Equal(b.FinishedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
 }
+
+// TestTimesOutsideTheStoredRangeSaturate checks that times a task hash
+// cannot hold are stored as the nearest bound, not wrapped: UnixMicro
+// alone wraps after the year 294,246, which would make a NotBefore that
+// far away due at once.
+func TestTimesOutsideTheStoredRangeSaturate(t *testing.T) {
+	farFuture := time.Unix(1<<62, 0) // about the year 146 billion
+	farPast := time.Unix(-1<<62, 0)
+	if farFuture.UnixMicro() > 0 {
+		t.Fatalf("test premise: %v.UnixMicro() = %d; want it to wrap negative", farFuture, farFuture.UnixMicro())
+	}
+	for _, c := range []struct {
+		in   time.Time
+		want time.Time
+	}{
+		{farFuture, maxTime},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), maxTime},
+		{farPast, minTime},
+		{time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC), minTime},
+		{time.Date(2026, 12, 5, 1, 2, 3, 4000, time.UTC), time.Date(2026, 12, 5, 1, 2, 3, 4000, time.UTC)},
+	} {
+		s := usString(c.in)
+		d := decoder{f: map[string]string{fNotBefore: s}}
+		if got := d.time(fNotBefore, true); d.err != nil || !got.Equal(c.want) {
+			t.Errorf("usString(%v) = %s, which decodes to %v (error %v); want %v", c.in, s, got, d.err, c.want)
+		}
+	}
+	if s := usString(time.Time{}); s != "" {
+		t.Errorf("usString(zero time) = %q; want \"\"", s)
+	}
+}
+
+// TestHugeTTLFieldDoesNotWrap checks that a ttl_ms beyond the largest
+// Duration (another program's data) gives an ExpiresAt far in the future,
+// not one in the past.
+func TestHugeTTLFieldDoesNotWrap(t *testing.T) {
+	finished := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	task := &queue.Task{ID: "t", Name: "n", Queue: "default", State: queue.StateSuccess, MaxRetries: -1,
+		EnqueuedAt: finished, FinishedAt: finished}
+	f := taskFields(task)
+	f[fTTL] = "9223372036854775807"
+	got, err := decodeTask("t", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.ExpiresAt.After(finished.AddDate(200, 0, 0)) {
+		t.Fatalf("ExpiresAt = %v; want centuries after %v", got.ExpiresAt, finished)
+	}
+}

@@ -35,7 +35,10 @@
 // has work. [PriorityWeighted] instead draws the order per claim by weight
 // (6:3:1 by default), so low keeps a share under sustained high load. A
 // worker claims only when one of its Concurrency slots is free (a prefetch
-// of one, as heavy AI tasks should not pile up on one worker).
+// of one, as heavy AI tasks should not pile up on one worker). A slot that
+// finished a task claims the next in the same broker call as the
+// completion when the broker is a [CompleteClaimer] (redisq is: one Redis
+// round trip per task instead of two).
 //
 // # Delivery: leases, at least once
 //

@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"sync"
 	"time"
+
+	"github.com/resilience-go/resilience/internal/wait"
 )
 
 // Bounds of [RateLimit] and [RateLimiter.Update].
@@ -289,7 +291,7 @@ type grant struct {
 // lasts, or until ctx ends.
 func (l *RateLimiter) sleepUntil(ctx context.Context, at int64) error {
 	for {
-		if err := sleep(ctx, time.Duration(at-l.now())); err != nil {
+		if err := wait.Sleep(ctx, time.Duration(at-l.now())); err != nil {
 			return err
 		}
 		l.mu.Lock()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/resilience-go/resilience/internal/wait"
 )
 
 // Defaults used by a zero [RetryPolicy].
@@ -249,7 +251,7 @@ func retryLoop[T any, A attempter[T]](ctx context.Context, p *RetryPolicy, a A) 
 		if p.OnRetry != nil {
 			p.OnRetry(RetryEvent{Attempt: attempt, Err: err, Delay: delay})
 		}
-		if cerr := sleep(ctx, delay); cerr != nil {
+		if cerr := wait.Sleep(ctx, delay); cerr != nil {
 			return zero, &RetryError{Attempts: attempt, Last: err, cause: cerr}
 		}
 	}
@@ -267,21 +269,6 @@ func fits(ctx context.Context, p *RetryPolicy, start time.Time, delay time.Durat
 		return false
 	}
 	return true
-}
-
-// sleep waits for d or until ctx ends, returning ctx.Err() in that case.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // RetryError is the error of a [Retry] that gave up. It unwraps to Last, and

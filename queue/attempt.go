@@ -11,6 +11,7 @@ import (
 
 	"github.com/resilience-go/resilience"
 	"github.com/resilience-go/resilience/dlq"
+	"github.com/resilience-go/resilience/internal/wait"
 )
 
 // outcome is how an attempt ended.
@@ -229,7 +230,7 @@ func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, t
 		if err = w.rec.Record(ctx, e); err == nil || ctx.Err() != nil {
 			break
 		}
-		_ = sleep(ctx, time.Duration(100<<i)*time.Millisecond)
+		_ = wait.Sleep(ctx, time.Duration(100<<i)*time.Millisecond)
 	}
 	if err != nil {
 		w.log.LogAttrs(ctx, slog.LevelError, "queue: cannot record a dead letter; handing the task back",
@@ -272,7 +273,7 @@ func (w *Worker) settle(ctx context.Context, t *Task, op string, call func(conte
 				taskAttrs(t, slog.Any("error", err))...)
 			return
 		}
-		_ = sleep(ctx, delay) // on ctx's end the next round logs and returns
+		_ = wait.Sleep(ctx, delay) // on ctx's end the next round logs and returns
 		delay = min(2*delay, time.Second)
 	}
 }

@@ -105,7 +105,9 @@ func TestMemoryBrokerExpiresResultsWithoutGoroutines(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, b.Complete(ctx, task.ID, token, nil, time.Duration(i+1)*time.Second))
 		}
-		require.Equal(t, before, runtime.NumGoroutine(), "the broker starts no goroutine")
+		// NumGoroutine counts the whole process: a goroutine left by an
+		// earlier test may exit meanwhile, but none may be added.
+		require.LessOrEqual(t, runtime.NumGoroutine(), before, "the broker starts no goroutine")
 		require.Equal(t, 100, b.Len())
 		time.Sleep(50 * time.Second)
 		require.Equal(t, 50, b.Len(), "results past their TTL are gone")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/resilience-go/resilience/dlq"
+	"github.com/resilience-go/resilience/internal/wait"
 )
 
 // Worker claims tasks from a broker and runs their handlers, with leases,
@@ -170,7 +171,7 @@ func (w *Worker) slot(claims context.Context, stop context.CancelCauseFunc, work
 				backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
 				w.log.LogAttrs(claims, slog.LevelError, "queue: claim failed; backing off",
 					slog.Any("error", err), slog.Duration("backoff", backoff))
-				if sleep(claims, backoff) != nil {
+				if wait.Sleep(claims, backoff) != nil {
 					return
 				}
 				continue
@@ -227,18 +228,6 @@ func (w *Worker) recoverLoop(ctx context.Context) {
 				w.log.LogAttrs(ctx, slog.LevelWarn, "queue: recovered tasks whose lease ran out", slog.Int("tasks", n))
 			}
 		}
-	}
-}
-
-// sleep waits d or until ctx ends, returning ctx.Err() then.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -21,6 +21,10 @@ import (
 // runs out while the process lives, and a NotBefore before the year 1677
 // means at once.
 //
+// A MemoryBroker is a [Watcher] and a [CompleteClaimer]: its
+// CompleteAndClaim completes a task and claims the next one under a single
+// hold of the mutex, and never waits for a task to become claimable.
+//
 // A MemoryBroker is safe for concurrent use. Its zero value is not usable;
 // call [NewMemoryBroker]. Tasks are lost when the process exits: use a
 // persistent broker (queue/redisq) when that matters.
@@ -45,6 +49,7 @@ type waiter struct {
 
 var _ Broker = (*MemoryBroker)(nil)
 var _ Watcher = (*MemoryBroker)(nil)
+var _ CompleteClaimer = (*MemoryBroker)(nil)
 
 // NewMemoryBroker returns an empty in-memory broker.
 func NewMemoryBroker() *MemoryBroker {
@@ -208,34 +213,15 @@ func (m *MemoryBroker) Get(ctx context.Context, id string) (*Task, error) {
 
 // Claim implements [Broker.Claim].
 func (m *MemoryBroker) Claim(ctx context.Context, queues []string, lease time.Duration) (*Task, string, error) {
-	if len(queues) == 0 {
-		return nil, "", invalidArg("Claim: no queues given")
-	}
-	if lease <= 0 {
-		return nil, "", invalidArg("Claim: lease is %v; want > 0", lease)
+	if err := claimArgs("Claim", queues, lease); err != nil {
+		return nil, "", err
 	}
 	for {
 		now, err := m.lock(ctx)
 		if err != nil {
 			return nil, "", err
 		}
-		for _, name := range queues {
-			q := m.ready[name]
-			if q == nil || q.size == 0 {
-				continue
-			}
-			e := q.popFront()
-			m.seq++
-			e.token = strconv.FormatUint(m.seq, 36)
-			e.t.State = StateStarted
-			e.t.Attempt++
-			e.t.StartedAt = time.Unix(0, now)
-			e.t.Progress = nil
-			e.t.NotBefore = time.Time{}
-			e.at = addNanos(now, lease)
-			m.leased.push(e)
-			m.notifyLocked(e.t.ID)
-			t, token := e.t.Clone(), e.token
+		if t, token := m.claimLocked(queues, lease, now); t != nil {
 			m.mu.Unlock()
 			return t, token, nil
 		}
@@ -243,6 +229,31 @@ func (m *MemoryBroker) Claim(ctx context.Context, queues []string, lease time.Du
 			return nil, "", err
 		}
 	}
+}
+
+// claimLocked claims the first ready task of the first non-empty queue in
+// queues for lease from now, and returns a copy of it and its new token.
+// It returns a nil task when none is ready; it never waits.
+func (m *MemoryBroker) claimLocked(queues []string, lease time.Duration, now int64) (*Task, string) {
+	for _, name := range queues {
+		q := m.ready[name]
+		if q == nil || q.size == 0 {
+			continue
+		}
+		e := q.popFront()
+		m.seq++
+		e.token = strconv.FormatUint(m.seq, 36)
+		e.t.State = StateStarted
+		e.t.Attempt++
+		e.t.StartedAt = time.Unix(0, now)
+		e.t.Progress = nil
+		e.t.NotBefore = time.Time{}
+		e.at = addNanos(now, lease)
+		m.leased.push(e)
+		m.notifyLocked(e.t.ID)
+		return e.t.Clone(), e.token
+	}
+	return nil, ""
 }
 
 // waitLocked blocks (releasing the mutex) until a task may be claimable in

@@ -70,23 +70,71 @@ func (m *MemoryBroker) Progress(ctx context.Context, id, token string, p Progres
 
 // Complete implements [Broker.Complete].
 func (m *MemoryBroker) Complete(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration) error {
-	if ttl <= 0 {
-		return invalidArg("Complete: result TTL is %v; want > 0", ttl)
+	if err := ttlArg("Complete", ttl); err != nil {
+		return err
 	}
 	result = cloneRaw(result)
 	return m.settle(ctx, id, token, func(e *entry, now int64) {
-		m.endLeaseLocked(e)
-		e.t.State = StateSuccess
-		e.t.Result = result
-		e.t.Error = ""
-		m.finishLocked(e, now, ttl)
+		m.completeLocked(e, now, result, ttl)
 	})
+}
+
+// CompleteAndClaim implements [CompleteClaimer]. Under one hold of the
+// mutex it completes task id as [MemoryBroker.Complete] does and then
+// claims the first ready task in queues as [MemoryBroker.Claim] does,
+// except that it never waits: next is nil, with a nil error, when no task
+// is ready. Its arguments are checked before anything changes (a bad ttl,
+// no queues or a lease <= 0 are [ErrInvalidArgument]), and when the
+// completion fails ([ErrLeaseLost], [ErrTaskNotFound], [ErrClosed], or
+// ctx's error when ctx has ended) nothing is claimed.
+func (m *MemoryBroker) CompleteAndClaim(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration,
+	queues []string, lease time.Duration) (next *Task, nextToken string, err error) {
+	if err := ttlArg("CompleteAndClaim", ttl); err != nil {
+		return nil, "", err
+	}
+	if err := claimArgs("CompleteAndClaim", queues, lease); err != nil {
+		return nil, "", err
+	}
+	result = cloneRaw(result)
+	err = m.settle(ctx, id, token, func(e *entry, now int64) {
+		m.completeLocked(e, now, result, ttl)
+		next, nextToken = m.claimLocked(queues, lease, now)
+	})
+	return next, nextToken, err
+}
+
+// completeLocked moves the leased entry e to SUCCESS with result.
+func (m *MemoryBroker) completeLocked(e *entry, now int64, result json.RawMessage, ttl time.Duration) {
+	m.endLeaseLocked(e)
+	e.t.State = StateSuccess
+	e.t.Result = result
+	e.t.Error = ""
+	m.finishLocked(e, now, ttl)
+}
+
+// ttlArg checks the result TTL given to method op.
+func ttlArg(op string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return invalidArg("%s: result TTL is %v; want > 0", op, ttl)
+	}
+	return nil
+}
+
+// claimArgs checks the queues and lease of a claim made by method op.
+func claimArgs(op string, queues []string, lease time.Duration) error {
+	if len(queues) == 0 {
+		return invalidArg("%s: no queues given", op)
+	}
+	if lease <= 0 {
+		return invalidArg("%s: lease is %v; want > 0", op, lease)
+	}
+	return nil
 }
 
 // Fail implements [Broker.Fail].
 func (m *MemoryBroker) Fail(ctx context.Context, id, token, errMsg string, ttl time.Duration) error {
-	if ttl <= 0 {
-		return invalidArg("Fail: result TTL is %v; want > 0", ttl)
+	if err := ttlArg("Fail", ttl); err != nil {
+		return err
 	}
 	return m.settle(ctx, id, token, func(e *entry, now int64) {
 		m.endLeaseLocked(e)

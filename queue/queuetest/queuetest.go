@@ -47,7 +47,10 @@ const (
 // result expiry (after which the id is free again), delays, leases and
 // result TTLs near the largest Duration never wrapping into the past,
 // concurrent claimers
-// never holding one task at once, the optional [queue.Watcher], and a real
+// never holding one task at once, the optional [queue.Watcher], the
+// optional [queue.CompleteClaimer] (the completion and the claim of the
+// next task in strict order in one call, nothing claimed when the
+// completion fails, no task and no error on empty queues), and a real
 // [queue.Worker] running 1,000 tasks with random failures with none lost,
 // plus a worker shutdown handing its task back.
 func Run(t *testing.T, newBroker func(t *testing.T) queue.Broker) {
@@ -79,6 +82,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) queue.Broker) {
 		{"HugeDurationsMeanForever", testHugeDurations},
 		{"ConcurrentClaimersNeverShareATask", testConcurrentClaimers},
 		{"WatcherNotifies", testWatcher},
+		{"CompleteAndClaim", testCompleteAndClaim},
 		{"WorkerLosesNothing", testWorkerNothingLost},
 		{"WorkerShutdownReleases", testWorkerShutdown},
 	}

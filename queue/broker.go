@@ -50,7 +50,8 @@ type Broker interface {
 	// When no task is claimable Claim blocks until one is (an Enqueue, a
 	// Retry or Release, a delay running out, a lease recovered) or ctx ends.
 	// It wakes on that event, not on a polling interval. Claim does not
-	// modify queues. Empty queues or a lease <= 0 are [ErrInvalidArgument].
+	// modify queues. No queues, an empty queue name or a lease <= 0 are
+	// [ErrInvalidArgument].
 	Claim(ctx context.Context, queues []string, lease time.Duration) (t *Task, token string, err error)
 
 	// Renew extends the lease of a claimed task to now+lease.
@@ -62,7 +63,8 @@ type Broker interface {
 
 	// Complete moves the task to SUCCESS with result (JSON, may be nil),
 	// clears Error, ends the lease, and keeps the task for ttl (> 0) before
-	// removing it.
+	// removing it. A result that is not valid JSON, or a ttl <= 0, is
+	// [ErrInvalidArgument] and changes nothing.
 	Complete(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration) error
 
 	// Retry moves the task to RETRY after a failed attempt: Retries+1,
@@ -112,7 +114,7 @@ type CompleteClaimer interface {
 	//
 	// An error means that the completion failed as Complete fails
 	// ([ErrLeaseLost], [ErrTaskNotFound], [ErrInvalidArgument] for a bad
-	// ttl, queues or lease), or that its outcome is unknown (a backend
+	// result, ttl, queues or lease), or that its outcome is unknown (a backend
 	// error, ctx's end); the caller may then call Complete, as after a
 	// failed Complete. When the outcome is unknown a next task may have
 	// been claimed unknown to the caller: its lease runs out and it is

@@ -70,7 +70,7 @@ func (m *MemoryBroker) Progress(ctx context.Context, id, token string, p Progres
 
 // Complete implements [Broker.Complete].
 func (m *MemoryBroker) Complete(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration) error {
-	if err := ttlArg("Complete", ttl); err != nil {
+	if err := resultArgs("Complete", result, ttl); err != nil {
 		return err
 	}
 	result = cloneRaw(result)
@@ -83,13 +83,14 @@ func (m *MemoryBroker) Complete(ctx context.Context, id, token string, result js
 // mutex it completes task id as [MemoryBroker.Complete] does and then
 // claims the first ready task in queues as [MemoryBroker.Claim] does,
 // except that it never waits: next is nil, with a nil error, when no task
-// is ready. Its arguments are checked before anything changes (a bad ttl,
-// no queues or a lease <= 0 are [ErrInvalidArgument]), and when the
+// is ready. Its arguments are checked before anything changes (a result
+// that is not JSON, a bad ttl, no queues, an empty queue name or a lease
+// <= 0 are [ErrInvalidArgument]), and when the
 // completion fails ([ErrLeaseLost], [ErrTaskNotFound], [ErrClosed], or
 // ctx's error when ctx has ended) nothing is claimed.
 func (m *MemoryBroker) CompleteAndClaim(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration,
 	queues []string, lease time.Duration) (next *Task, nextToken string, err error) {
-	if err := ttlArg("CompleteAndClaim", ttl); err != nil {
+	if err := resultArgs("CompleteAndClaim", result, ttl); err != nil {
 		return nil, "", err
 	}
 	if err := claimArgs("CompleteAndClaim", queues, lease); err != nil {
@@ -120,6 +121,19 @@ func ttlArg(op string, ttl time.Duration) error {
 	return nil
 }
 
+// resultArgs checks the result and its TTL given to method op: a result
+// that is not JSON is refused here, as a remote broker refuses it, rather
+// than stored and handed to readers who cannot decode it.
+func resultArgs(op string, result json.RawMessage, ttl time.Duration) error {
+	if err := ttlArg(op, ttl); err != nil {
+		return err
+	}
+	if len(result) > 0 && !json.Valid(result) {
+		return invalidArg("%s: result is not valid JSON", op)
+	}
+	return nil
+}
+
 // claimArgs checks the queues and lease of a claim made by method op.
 func claimArgs(op string, queues []string, lease time.Duration) error {
 	if len(queues) == 0 {
@@ -127,6 +141,11 @@ func claimArgs(op string, queues []string, lease time.Duration) error {
 	}
 	if lease <= 0 {
 		return invalidArg("%s: lease is %v; want > 0", op, lease)
+	}
+	for i, q := range queues {
+		if q == "" {
+			return invalidArg("%s: queue %d is empty", op, i)
+		}
 	}
 	return nil
 }

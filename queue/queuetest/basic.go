@@ -93,11 +93,15 @@ func testBadArguments(t *testing.T, b queue.Broker) {
 	wantErr(t, err, queue.ErrInvalidArgument, "Claim with no queues")
 	_, _, err = b.Claim(ctx, []string{"default"}, 0)
 	wantErr(t, err, queue.ErrInvalidArgument, "Claim with lease 0")
+	_, _, err = b.Claim(ctx, []string{"default", ""}, time.Second)
+	wantErr(t, err, queue.ErrInvalidArgument, "Claim with an empty queue name")
 
 	enqueue(t, b, "t1", "default")
 	_, token := claim(t, b, longLease, "default")
 	wantErr(t, b.Renew(ctx, "t1", token, 0), queue.ErrInvalidArgument, "Renew with lease 0")
 	wantErr(t, b.Complete(ctx, "t1", token, nil, 0), queue.ErrInvalidArgument, "Complete with TTL 0")
+	wantErr(t, b.Complete(ctx, "t1", token, json.RawMessage(`{"a":`), time.Minute), queue.ErrInvalidArgument,
+		"Complete with a result that is not JSON")
 	wantErr(t, b.Fail(ctx, "t1", token, "x", -time.Second), queue.ErrInvalidArgument, "Fail with TTL < 0")
 	if got := get(t, b, "t1"); got.State != queue.StateStarted {
 		t.Fatalf("after rejected calls got state %s, want STARTED (unchanged)", got.State)

@@ -39,18 +39,21 @@ func testCompleteAndClaim(t *testing.T, b queue.Broker) {
 
 	for _, bad := range []struct {
 		name   string
+		result json.RawMessage
 		queues []string
 		lease  time.Duration
 		ttl    time.Duration
 	}{
-		{"no queues", nil, longLease, time.Minute},
-		{"an empty queue list", []string{}, longLease, time.Minute},
-		{"lease 0", queues, 0, time.Minute},
-		{"lease < 0", queues, -time.Second, time.Minute},
-		{"TTL 0", queues, longLease, 0},
-		{"TTL < 0", queues, longLease, -time.Second},
+		{"no queues", nil, nil, longLease, time.Minute},
+		{"an empty queue list", nil, []string{}, longLease, time.Minute},
+		{"an empty queue name", nil, []string{queue.QueueHigh, ""}, longLease, time.Minute},
+		{"lease 0", nil, queues, 0, time.Minute},
+		{"lease < 0", nil, queues, -time.Second, time.Minute},
+		{"TTL 0", nil, queues, longLease, 0},
+		{"TTL < 0", nil, queues, longLease, -time.Second},
+		{"a result that is not JSON", json.RawMessage(`{"a":`), queues, longLease, time.Minute},
 	} {
-		next, _, err := cc.CompleteAndClaim(ctx, "def1", token1, nil, bad.ttl, bad.queues, bad.lease)
+		next, _, err := cc.CompleteAndClaim(ctx, "def1", token1, bad.result, bad.ttl, bad.queues, bad.lease)
 		wantErr(t, err, queue.ErrInvalidArgument, "CompleteAndClaim with "+bad.name)
 		wantNoNext(t, next, "CompleteAndClaim with "+bad.name)
 	}

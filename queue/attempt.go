@@ -156,6 +156,7 @@ func (w *Worker) complete(ctx context.Context, t *Task, token string, result any
 		w.fail(ctx, t, token, resilience.Permanent(fmt.Errorf("%w: result of task %q does not marshal to JSON: %w", ErrInvalidArgument, t.Name, err)), "")
 		return nil, ""
 	}
+	uncertain := false
 	if cc, ok := w.b.(CompleteClaimer); ok && queues != nil {
 		next, nextToken, err := cc.CompleteAndClaim(ctx, t.ID, token, raw, w.cfg.ResultTTL, queues, w.cfg.Lease)
 		switch {
@@ -165,8 +166,9 @@ func (w *Worker) complete(ctx context.Context, t *Task, token string, result any
 			w.log.LogAttrs(ctx, slog.LevelWarn, "queue: lease lost; cannot complete the task", taskAttrs(t)...)
 			return nil, ""
 		}
+		uncertain = !errors.Is(err, ErrInvalidArgument) && !errors.Is(err, ErrClosed)
 	}
-	w.settle(ctx, t, "complete", func(ctx context.Context) error {
+	w.settle(ctx, t, "complete", StateSuccess, uncertain, func(ctx context.Context) error {
 		return w.b.Complete(ctx, t.ID, token, raw, w.cfg.ResultTTL)
 	})
 	return nil, ""
@@ -207,7 +209,7 @@ func (w *Worker) failed(ctx context.Context, t *Task, token string, err error, t
 	}
 	w.log.LogAttrs(ctx, slog.LevelInfo, "queue: attempt failed; retrying",
 		taskAttrs(t, slog.Any("error", err), slog.Duration("delay", delay))...)
-	w.settle(ctx, t, "retry", func(ctx context.Context) error {
+	w.settle(ctx, t, "retry", StateRetry, false, func(ctx context.Context) error {
 		return w.b.Retry(ctx, t.ID, token, err.Error(), now.Add(delay))
 	})
 }
@@ -239,7 +241,7 @@ func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, t
 		return
 	}
 	w.log.LogAttrs(ctx, slog.LevelError, "queue: task failed", taskAttrs(t, slog.Any("error", cause))...)
-	w.settle(ctx, t, "fail", func(ctx context.Context) error {
+	w.settle(ctx, t, "fail", StateFailure, false, func(ctx context.Context) error {
 		return w.b.Fail(ctx, t.ID, token, cause.Error(), w.cfg.ResultTTL)
 	})
 }
@@ -248,7 +250,9 @@ func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, t
 func (w *Worker) release(ctx context.Context, t *Task, token string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Lease)
 	defer cancel()
-	w.settle(ctx, t, "release", func(ctx context.Context) error {
+	// A released task is PENDING, as one whose lease ran out: no state
+	// tells a lost reply from a lost lease.
+	w.settle(ctx, t, "release", "", false, func(ctx context.Context) error {
 		return w.b.Release(ctx, t.ID, token)
 	})
 }
@@ -256,7 +260,15 @@ func (w *Worker) release(ctx context.Context, t *Task, token string) {
 // settle runs a lease-holding broker call, retrying transient errors with a
 // backoff for up to one lease; after that the lease has run out and the
 // task will be redelivered, so nothing is lost.
-func (w *Worker) settle(ctx context.Context, t *Task, op string, call func(context.Context) error) {
+//
+// A transient error leaves the outcome unknown: the change may have been
+// made and only its reply lost. uncertain says that an earlier call (a
+// CompleteAndClaim) already ended so. When a retry then finds the lease
+// gone, settle reads the task: if it is in state want (none for a change
+// that cannot be told apart from a lease running out) at this attempt, the
+// earlier call made the change, which is logged at debug level instead of
+// as a lost lease.
+func (w *Worker) settle(ctx context.Context, t *Task, op string, want State, uncertain bool, call func(context.Context) error) {
 	deadline := time.Now().Add(w.cfg.Lease)
 	delay := 10 * time.Millisecond
 	for {
@@ -265,6 +277,11 @@ func (w *Worker) settle(ctx context.Context, t *Task, op string, call func(conte
 		case err == nil:
 			return
 		case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound):
+			if uncertain && w.settledAs(ctx, t, want) {
+				w.log.LogAttrs(ctx, slog.LevelDebug, "queue: an earlier "+op+" call whose reply was lost had settled the task",
+					taskAttrs(t, slog.Any("error", err))...)
+				return
+			}
 			w.log.LogAttrs(ctx, slog.LevelWarn, "queue: lease lost; cannot "+op+" the task", taskAttrs(t)...)
 			return
 		case errors.Is(err, ErrClosed) || errors.Is(err, ErrInvalidArgument) ||
@@ -273,9 +290,20 @@ func (w *Worker) settle(ctx context.Context, t *Task, op string, call func(conte
 				taskAttrs(t, slog.Any("error", err))...)
 			return
 		}
+		uncertain = true
 		_ = wait.Sleep(ctx, delay) // on ctx's end the next round logs and returns
 		delay = min(2*delay, time.Second)
 	}
+}
+
+// settledAs reports whether the broker holds task t in state want at t's
+// attempt (a redelivery would have counted another one).
+func (w *Worker) settledAs(ctx context.Context, t *Task, want State) bool {
+	if want == "" {
+		return false
+	}
+	got, err := w.b.Get(ctx, t.ID)
+	return err == nil && got.State == want && got.Attempt == t.Attempt
 }
 
 func taskAttrs(t *Task, more ...slog.Attr) []slog.Attr {

@@ -76,13 +76,20 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 	out := make(chan outcome, 1)
 	go func() {
 		var o outcome
+		returned := false
 		defer func() {
 			if r := recover(); r != nil {
 				o = outcome{err: &panicError{value: r}, trace: string(debug.Stack())}
+			} else if !returned {
+				// runtime.Goexit (t.FailNow, for one) ends the goroutine
+				// without a return value or a panic: not a success.
+				o = outcome{err: errors.New("queue: the handler exited without returning (runtime.Goexit)"),
+					trace: string(debug.Stack())}
 			}
 			out <- o
 		}()
 		o.result, o.err = h(th, t)
+		returned = true
 	}()
 
 	every := w.cfg.Lease / 3

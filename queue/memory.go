@@ -150,6 +150,20 @@ func (m *MemoryBroker) signalLocked(queue string) {
 	}
 }
 
+// earliestLocked wakes every waiting claim when e has become the earliest
+// deadline of its heap h, so that each sets its timer again: a claim that
+// is already waiting timed itself on the deadlines that existed when it
+// began to wait.
+func (m *MemoryBroker) earliestLocked(h timeHeap, e *entry) {
+	if h.top() != e || len(m.waiters) == 0 {
+		return
+	}
+	for _, w := range m.waiters {
+		w.wake <- struct{}{}
+	}
+	m.waiters = m.waiters[:0]
+}
+
 // notifyLocked closes the channels of everyone watching task id.
 func (m *MemoryBroker) notifyLocked(id string) {
 	if len(m.watchers) == 0 {
@@ -192,6 +206,7 @@ func (m *MemoryBroker) Enqueue(ctx context.Context, t *Task) (*Task, bool, error
 	if nb := unixNano(t.NotBefore); !t.NotBefore.IsZero() && nb > now {
 		e.at = nb
 		m.delayed.push(e)
+		m.earliestLocked(m.delayed, e)
 	} else {
 		m.readyLocked(e, false)
 	}
@@ -250,7 +265,16 @@ func (m *MemoryBroker) claimLocked(queues []string, lease time.Duration, now int
 		e.t.NotBefore = time.Time{}
 		e.at = addNanos(now, lease)
 		m.leased.push(e)
+		m.earliestLocked(m.leased, e)
 		m.notifyLocked(e.t.ID)
+		// A claim that waits on another queue list may have been woken for
+		// the task this one took: wake one for each queue still holding
+		// work, so that no ready task waits for an unrelated event.
+		for _, other := range queues {
+			if r := m.ready[other]; r != nil && r.size > 0 {
+				m.signalLocked(other)
+			}
+		}
 		return e.t.Clone(), e.token
 	}
 	return nil, ""

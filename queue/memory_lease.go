@@ -52,6 +52,7 @@ func (m *MemoryBroker) Renew(ctx context.Context, id, token string, lease time.D
 	return m.settle(ctx, id, token, func(e *entry, now int64) {
 		e.at = addNanos(now, lease)
 		m.leased.fix(e.hi)
+		m.earliestLocked(m.leased, e)
 	})
 }
 
@@ -65,6 +66,7 @@ func (m *MemoryBroker) Progress(ctx context.Context, id, token string, p Progres
 		e.t.Progress = &p
 		e.at = addNanos(now, lease)
 		m.leased.fix(e.hi)
+		m.earliestLocked(m.leased, e)
 	})
 }
 
@@ -182,6 +184,7 @@ func (m *MemoryBroker) Retry(ctx context.Context, id, token, errMsg string, notB
 			e.t.NotBefore = notBefore
 			e.at = nb
 			m.delayed.push(e)
+			m.earliestLocked(m.delayed, e)
 			return
 		}
 		e.t.NotBefore = time.Time{}

@@ -2,6 +2,7 @@ package dlqtest
 
 import (
 	"context"
+	"math"
 	"sync"
 	"testing"
 
@@ -82,6 +83,9 @@ func testListPages(t *testing.T, s dlq.Store) {
 		{"offset past end", 100, 3, nil},
 		{"limit zero", 0, 0, nil},
 		{"limit past end", 2, 100, all[2:]},
+		{"largest offset", math.MaxInt, 3, nil},
+		{"largest limit", 2, math.MaxInt, all[2:]},
+		{"both largest", math.MaxInt, math.MaxInt, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -206,25 +206,31 @@ func (b *Broker) Get(ctx context.Context, id string) (*queue.Task, error) {
 // recovered when that lease runs out. A leased task that cannot be queued
 // (its hash has no queue) is failed into the dead letters.
 func (b *Broker) Recover(ctx context.Context) (int, error) {
-	if err := b.check(ctx); err != nil {
-		return 0, err
-	}
-	res, err := b.pipe.run(ctx, recoverScript, b.base(b.k.scan),
-		b.k.changed, b.k.taskPattern(), 500, micros(queue.DefaultLease)).Slice()
-	if err != nil {
-		return 0, b.wrap(ctx, "recover", err)
-	}
-	if len(res) != 3 {
-		return 0, fmt.Errorf("redisq: recover: unexpected reply %v", res)
-	}
-	n, _ := res[0].(int64)
-	stuck, _ := res[2].([]any)
-	for _, v := range stuck {
-		if id, ok := v.(string); ok {
-			err = errors.Join(err, b.poison(ctx, id, "", "", nil))
+	total := 0
+	for {
+		if err := b.check(ctx); err != nil {
+			return total, err
+		}
+		res, err := b.pipe.run(ctx, recoverScript, b.base(b.k.scan),
+			b.k.changed, b.k.taskPattern(), 500, micros(queue.DefaultLease), recoverBatch).Slice()
+		if err != nil {
+			return total, b.wrap(ctx, "recover", err)
+		}
+		if len(res) != 4 {
+			return total, fmt.Errorf("redisq: recover: unexpected reply %v", res)
+		}
+		n, _ := res[0].(int64)
+		total += int(n)
+		stuck, _ := res[2].([]any)
+		for _, v := range stuck {
+			if id, ok := v.(string); ok {
+				err = errors.Join(err, b.poison(ctx, id, "", "", nil))
+			}
+		}
+		if taken, _ := res[3].(int64); err != nil || taken < recoverBatch {
+			return total, err
 		}
 	}
-	return int(n), err
 }
 
 // poison fails task id (held under token, or any leased one for "") into

@@ -31,6 +31,9 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 	woken := -1 // the queue whose wake token woke this claim
 	for {
 		if err := b.check(ctx); err != nil {
+			if woken >= 0 {
+				b.passOn(wakes[woken])
+			}
 			return nil, "", err
 		}
 		token := newToken()
@@ -220,6 +223,11 @@ func (b *Broker) block(ctx context.Context, wakes []string, due time.Duration) (
 	if !stopPoke() {
 		<-poked // the poke ran: wait for it, so no goroutine outlives Claim
 	}
+	if err == nil && (b.closing.Err() != nil || ctx.Err() != nil) {
+		if i := slices.Index(wakes, got[0]); i >= 0 {
+			b.passOn(wakes[i]) // taken as this claim gave up: not ours to keep
+		}
+	}
 	switch {
 	case b.closing.Err() != nil:
 		return -1, queue.ErrClosed
@@ -231,6 +239,16 @@ func (b *Broker) block(ctx context.Context, wakes []string, due time.Duration) (
 		return -1, b.wrap(ctx, "claim: wait for a task", err)
 	}
 	return slices.Index(wakes, got[0]), nil
+}
+
+// passOn puts back a wake token that a claim took from the wake list as it
+// gave up, so that another claim blocked on that queue wakes for the task
+// it announces instead of waiting for WakeTimeout. A second token costs a
+// claimer one empty look at most.
+func (b *Broker) passOn(wake string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = b.rdb.RPush(ctx, wake, 1).Err() // if Redis is gone, WakeTimeout is the fallback
 }
 
 // poke pushes a token onto a blocked claim's private list; the list

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -113,7 +114,12 @@ func (s *DeadLetterStore) List(ctx context.Context, offset, limit int) ([]dlq.En
 	if limit == 0 {
 		return []dlq.Entry{}, nil
 	}
-	res, err := dlqListScript.Run(ctx, s.rdb, []string{s.k.dlqOrder, s.k.dlqEntries}, offset, limit).Slice()
+	last := offset + limit - 1
+	if limit-1 > math.MaxInt-offset {
+		last = math.MaxInt // saturate: there are never that many entries
+	}
+	res, err := dlqListScript.Run(ctx, s.rdb, []string{s.k.dlqOrder, s.k.dlqEntries},
+		strconv.Itoa(offset), strconv.Itoa(last)).Slice()
 	if err != nil {
 		return nil, s.wrap(ctx, "list", err)
 	}

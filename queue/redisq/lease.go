@@ -13,9 +13,11 @@ import (
 
 // The lease-holding half of [Broker]: every call takes the token from
 // Claim and fails with [queue.ErrLeaseLost] when it is not the task's
-// current one. A lease that ran out but was not recovered yet is recovered
-// by the call that finds it (and the call fails with ErrLeaseLost), as the
-// recoverer would have.
+// current one. A lease that ran out but was not recovered yet still holds
+// (the call succeeds): no other worker can have the task until the
+// recoverer, or an idle claim, makes it claimable again. The memory broker
+// recovers such a lease lazily instead, so there the call fails with
+// ErrLeaseLost; both keep a task with one holder at a time.
 
 // settle runs a lease script and translates its result code. Retry and
 // Release need the queue keys (requeue is true), the others only the lease

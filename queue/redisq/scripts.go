@@ -76,10 +76,12 @@ local function expire(id, channel)
 end
 
 -- expire_due recovers up to limit tasks whose lease ran out by t; ids
--- that cannot be queued are added to stuck when it is given.
+-- that cannot be queued are added to stuck when it is given. It returns
+-- how many it recovered and how many lease entries it took.
 local function expire_due(t, limit, channel, stuck)
   local n = 0
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', t, 'LIMIT', 0, limit)) do
+  local due = redis.call('ZRANGEBYSCORE', LEASES, '-inf', t, 'LIMIT', 0, limit)
+  for _, id in ipairs(due) do
     redis.call('ZREM', LEASES, id)
     local r = expire(id, channel)
     if r == 1 then
@@ -88,7 +90,7 @@ local function expire_due(t, limit, channel, stuck)
       table.insert(stuck, id)
     end
   end
-  return n
+  return n, #due
 end
 `
 
@@ -267,16 +269,19 @@ return {0}
 `)
 
 // recover: KEYS[5] the sweep cursor. ARGV: channel, SCAN pattern, SCAN
-// count, default lease (µs). It recovers every expired lease, then
+// count, default lease (µs), batch. It recovers up to batch expired
+// leases, then
 // reconciles one SCAN step of task hashes with the lease set: a leased
 // task without a lease entry (asynq's hole: lost to an eviction or a
 // failover) is leased again for its last lease, so that its worker, if
 // alive, keeps it, and otherwise it is recovered when that lease runs out.
-// Returns {recovered, re-leased, {stuck ids}}.
+// Returns {recovered, re-leased, {stuck ids}, lease entries taken}: a
+// batch is at most recoverBatch entries, so a full one means more may be
+// due.
 var recoverScript = redis.NewScript(luaBaseKeys + luaNow + luaQueue + luaExpire + `
 local t = now()
 local stuck = {}
-local n = expire_due(t, 1000, ARGV[1], stuck)
+local n, taken = expire_due(t, tonumber(ARGV[5]), ARGV[1], stuck)
 local healed = 0
 local r = redis.call('SCAN', redis.call('GET', KEYS[5]) or '0', 'MATCH', ARGV[2], 'COUNT', ARGV[3])
 redis.call('SET', KEYS[5], r[1])
@@ -290,5 +295,10 @@ for _, key in ipairs(r[2]) do
     end
   end
 end
-return {n, healed, stuck}
+return {n, healed, stuck, taken}
 `)
+
+// recoverBatch bounds the expired leases one recover script takes, so that
+// one call does not hold Redis for long; Recover calls it again while
+// batches come back full.
+const recoverBatch = 1000

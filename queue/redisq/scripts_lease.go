@@ -165,10 +165,11 @@ end
 return out
 `)
 
-// dlqListScript: KEYS order, entries; ARGV offset, limit (> 0).
+// dlqListScript: KEYS order, entries; ARGV the first and last rank, as
+// decimal strings (Lua numbers are doubles: a rank near the largest int64
+// computed in Lua reaches ZRANGE in exponent notation, which it refuses).
 var dlqListScript = redis.NewScript(`
-local from = tonumber(ARGV[1])
-local ids = redis.call('ZRANGE', KEYS[1], from, from + tonumber(ARGV[2]) - 1)
+local ids = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2])
 local out = {}
 for _, id in ipairs(ids) do
   local v = redis.call('HGET', KEYS[2], id)

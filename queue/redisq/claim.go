@@ -50,8 +50,18 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 			}
 			continue // a corrupt task went to the dead letters
 		}
-		if len(res) != 2 {
+		if len(res) != 2 && len(res) != 3 {
 			return nil, "", fmt.Errorf("redisq: claim: unexpected reply %v", res)
+		}
+		if len(res) == 3 {
+			stuck, _ := res[2].([]any)
+			for _, v := range stuck {
+				if id, ok := v.(string); ok {
+					if err := b.poison(ctx, id, "", "", nil); err != nil {
+						return nil, "", err
+					}
+				}
+			}
 		}
 		wait, _ := res[1].(int64)
 		if wait == 0 {

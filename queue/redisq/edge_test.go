@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +136,43 @@ func TestCancelledClaimPassesItsWakeTokenOn(t *testing.T) {
 	}
 	if d := at.Sub(start); d > time.Second {
 		t.Fatalf("claim Y picked up the ready task after %v; want well under WakeTimeout (%v): X swallowed the wake token", d, WakeTimeout)
+	}
+}
+
+// A leased task whose hash has no queue cannot be made claimable again when
+// its lease runs out; it goes to the dead letters, also when an idle Claim
+// (which wakes when the earliest lease runs out) finds the expired lease
+// before Recover does. It used to drop the lease entry only, Recover's
+// sweep leased the task again, and the task stayed STARTED for good.
+func TestIdleClaimDeadLettersALeasedTaskWithoutQueue(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := newClient(t, srv)
+	b, opts := newBroker(t, rdb)
+	store := NewDeadLetterStore(rdb, opts)
+	ctx := ctxFor(t, 30*time.Second)
+	key := b.k.task + "s"
+	if err := rdb.HSet(ctx, key, "name", "work", "payload", "{}", "state", "STARTED", "attempt", "1",
+		"max_retries", "0", "enqueued_at", time.Now().UnixMicro(), "token", "tok", "lease_us", "50000").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ZAdd(ctx, b.k.leases, redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMicro()), Member: "s"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// An idle claim reaches the expired lease first.
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	_, _, err := b.Claim(cctx, []string{"default"}, time.Minute)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("idle Claim: got %v, want DeadlineExceeded", err)
+	}
+	if st := rdb.HGet(ctx, key, "state").Val(); st != "FAILURE" {
+		t.Fatalf("after the idle claim the task without a queue is in state %q; want FAILURE", st)
+	}
+	e, err := store.Get(ctx, "s")
+	if err != nil || !strings.Contains(e.Error, "queue") {
+		t.Fatalf("dead letter of the task: got %+v, %v; want one whose error names the missing queue", e, err)
+	}
+	if n, err := store.Len(ctx); err != nil || n != 1 {
+		t.Fatalf("dead letters: got %d, %v; want 1", n, err)
 	}
 }

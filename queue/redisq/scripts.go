@@ -216,7 +216,9 @@ end
 // index of the queue whose wake token woke this claim (-1 for none).
 // Returns luaClaim's claimed, or, when there is nothing to claim, {0,
 // µs until the next delay or lease runs out, or -1}. Only then does it
-// recover expired leases (the recoverer does it under load).
+// recover expired leases (the recoverer does it under load); when it did,
+// it returns {0, 0, {ids of leased tasks that cannot be queued}}, which the
+// caller fails into the dead letters, as Recover does.
 var claimScript = redis.NewScript(luaBaseKeys + `
 local tm = redis.call('TIME')
 local t, ts = tonumber(tm[1]) * 1000000 + tonumber(tm[2]), tm[1] .. string.sub(tm[2] + 1000000, 2)
@@ -228,7 +230,8 @@ if claimed then return claimed end
 local lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
 if lease[2] and tonumber(lease[2]) <= t then
 ` + luaQueue + luaExpire + `
-  if expire_due(t, 100, CHANNEL, nil) > 0 then return {0, 0} end
+  local stuck = {}
+  if expire_due(t, 100, CHANNEL, stuck) > 0 or #stuck > 0 then return {0, 0, stuck} end
   lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
 end
 local wait = -1

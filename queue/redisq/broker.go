@@ -183,6 +183,9 @@ func (b *Broker) Get(ctx context.Context, id string) (*queue.Task, error) {
 		return nil, err
 	}
 	f, err := b.rdb.HGetAll(ctx, b.k.task+id).Result()
+	if redis.HasErrorPrefix(err, "WRONGTYPE") {
+		return nil, fmt.Errorf("redisq: get task %s: %w: its key is not a hash", id, ErrCorruptTask)
+	}
 	if err != nil {
 		return nil, b.wrap(ctx, "get task "+id, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/resilience-go/resilience/dlq"
 	"github.com/resilience-go/resilience/internal/redistest"
+	"github.com/resilience-go/resilience/queue"
 )
 
 // DeadLetterStore.List takes any offset and limit: ranks near the largest
@@ -174,5 +175,37 @@ func TestIdleClaimDeadLettersALeasedTaskWithoutQueue(t *testing.T) {
 	}
 	if n, err := store.Len(ctx); err != nil || n != 1 {
 		t.Fatalf("dead letters: got %d, %v; want 1", n, err)
+	}
+}
+
+// A task key that holds another type than a hash is reported as
+// ErrCorruptTask by Get and by every lease call, as Enqueue reports it,
+// not as a raw WRONGTYPE error.
+func TestNonHashTaskKeyIsCorrupt(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := newClient(t, srv)
+	b, _ := newBroker(t, rdb)
+	ctx := ctxFor(t, 5*time.Second)
+	if err := rdb.Set(ctx, b.k.task+"x", "junk", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := b.Enqueue(ctx, &queue.Task{ID: "x", Name: "n", Queue: "q"})
+	wantCorrupt(t, "Enqueue", err)
+	_, err = b.Get(ctx, "x")
+	wantCorrupt(t, "Get", err)
+	wantCorrupt(t, "Renew", b.Renew(ctx, "x", "tok", time.Minute))
+	wantCorrupt(t, "Progress", b.Progress(ctx, "x", "tok", queue.Progress{}, time.Minute))
+	wantCorrupt(t, "Complete", b.Complete(ctx, "x", "tok", nil, time.Minute))
+	wantCorrupt(t, "Fail", b.Fail(ctx, "x", "tok", "boom", time.Minute))
+	wantCorrupt(t, "Retry", b.Retry(ctx, "x", "tok", "boom", time.Time{}))
+	wantCorrupt(t, "Release", b.Release(ctx, "x", "tok"))
+	_, _, err = b.CompleteAndClaim(ctx, "x", "tok", nil, time.Minute, []string{"q"}, time.Minute)
+	wantCorrupt(t, "CompleteAndClaim", err)
+}
+
+func wantCorrupt(t *testing.T, op string, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrCorruptTask) {
+		t.Errorf("%s of a task key that is not a hash: got %v, want an error wrapping ErrCorruptTask", op, err)
 	}
 }

@@ -48,6 +48,8 @@ func settleError(op, id string, code int64) error {
 		return fmt.Errorf("redisq: %s task %s: %w", op, id, queue.ErrLeaseLost)
 	case codeCorrupt:
 		return fmt.Errorf("redisq: %s task %s: %w: field %q: missing", op, id, ErrCorruptTask, fQueue)
+	case codeNotHash:
+		return fmt.Errorf("redisq: %s task %s: %w: its key is not a hash", op, id, ErrCorruptTask)
 	}
 	return fmt.Errorf("redisq: %s task %s: unexpected script result %d", op, id, code)
 }

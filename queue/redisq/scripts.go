@@ -105,6 +105,7 @@ const (
 	codeNotFound = 1
 	codeLost     = 2
 	codeCorrupt  = 3
+	codeNotHash  = 4 // the task key holds another type
 )
 
 // enqueue: KEYS the task hash, the ready list and wake list of its

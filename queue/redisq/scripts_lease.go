@@ -3,17 +3,19 @@ package redisq
 import "github.com/redis/go-redis/v9"
 
 // The lease-holding scripts: ARGV channel, id, token first; they return
-// codeOK, codeNotFound, codeLost or codeCorrupt. A token holds a task while
-// the task is STARTED or PROCESSING under that token; settling clears the
-// token. A lease that ran out but was not recovered yet still holds: no
+// codeOK, codeNotFound, codeLost, codeCorrupt or codeNotHash. A token holds
+// a task while the task is STARTED or PROCESSING under that token;
+// settling clears the token. A lease that ran out but was not recovered yet still holds: no
 // other worker can have the task before the recoverer (or an idle claim)
 // makes it claimable again.
 
 // luaHold reads the fields named in HOLD of the task hash KEY and returns
 // from the script when ARGV[3] is not its lease token: 1 when there is no
-// task, 2 when the lease is lost. f[1] is the state, f[2] the token.
+// task, 2 when the lease is lost, 4 when KEY is not a hash. f[1] is the
+// state, f[2] the token.
 const luaHold = `
-local f = redis.call('HMGET', KEY, 'state', 'token', unpack(HOLD))
+local f = redis.pcall('HMGET', KEY, 'state', 'token', unpack(HOLD))
+if f.err then return 4 end
 if ARGV[3] == '' or f[2] ~= ARGV[3] or (f[1] ~= 'STARTED' and f[1] ~= 'PROCESSING') then
   if not f[1] and redis.call('EXISTS', KEY) == 0 then return 1 end
   return 2

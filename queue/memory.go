@@ -270,9 +270,9 @@ func (m *MemoryBroker) claimLocked(queues []string, lease time.Duration, now int
 		// A claim that waits on another queue list may have been woken for
 		// the task this one took: wake one for each queue still holding
 		// work, so that no ready task waits for an unrelated event.
-		for _, other := range queues {
-			if r := m.ready[other]; r != nil && r.size > 0 {
-				m.signalLocked(other)
+		for i := 0; i < len(queues) && len(m.waiters) > 0; i++ {
+			if r := m.ready[queues[i]]; r != nil && r.size > 0 {
+				m.signalLocked(queues[i])
 			}
 		}
 		return e.t.Clone(), e.token

@@ -50,10 +50,20 @@ func (m *MemoryBroker) Renew(ctx context.Context, id, token string, lease time.D
 		return invalidArg("Renew: lease is %v; want > 0", lease)
 	}
 	return m.settle(ctx, id, token, func(e *entry, now int64) {
-		e.at = addNanos(now, lease)
-		m.leased.fix(e.hi)
-		m.earliestLocked(m.leased, e)
+		m.reLeaseLocked(e, addNanos(now, lease))
 	})
+}
+
+// reLeaseLocked moves the lease deadline of the leased entry e to at. Only a
+// deadline that moved earlier can be one a waiting claim has not timed
+// itself on, so only then are waiting claims woken to set their timers.
+func (m *MemoryBroker) reLeaseLocked(e *entry, at int64) {
+	earlier := at < e.at
+	e.at = at
+	m.leased.fix(e.hi)
+	if earlier {
+		m.earliestLocked(m.leased, e)
+	}
 }
 
 // Progress implements [Broker.Progress].
@@ -64,9 +74,7 @@ func (m *MemoryBroker) Progress(ctx context.Context, id, token string, p Progres
 	return m.settle(ctx, id, token, func(e *entry, now int64) {
 		e.t.State = StateProcessing
 		e.t.Progress = &p
-		e.at = addNanos(now, lease)
-		m.leased.fix(e.hi)
-		m.earliestLocked(m.leased, e)
+		m.reLeaseLocked(e, addNanos(now, lease))
 	})
 }
 

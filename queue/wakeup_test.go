@@ -130,3 +130,38 @@ func TestWorkerGoexitHandlerIsNotASuccess(t *testing.T) {
 		}
 	})
 }
+
+// A renewal that shortens a lease moves the earliest deadline earlier: a
+// claim already waiting wakes when the shorter lease runs out and gets the
+// task back, not when the old lease would have.
+func TestMemoryClaimWakesForAShortenedLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := queue.NewMemoryBroker()
+		defer b.Close()
+		ctx := context.Background()
+		if _, _, err := b.Enqueue(ctx, &queue.Task{ID: "a", Name: "n", Queue: "default"}); err != nil {
+			t.Fatal(err)
+		}
+		_, token, err := b.Claim(ctx, []string{"default"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		got := make(chan *queue.Task, 1)
+		go func() {
+			task, _, _ := b.Claim(ctx, []string{"default"}, time.Hour)
+			got <- task
+		}()
+		synctest.Wait() // the second claim waits, timed on the hour-long lease
+		if err := b.Renew(ctx, "a", token, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		task := <-got
+		if task == nil || task.ID != "a" || task.Redeliveries != 1 {
+			t.Fatalf("waiting claim: got %+v, want task a redelivered once", task)
+		}
+		if waited := time.Since(start); waited != time.Minute {
+			t.Fatalf("waiting claim got the task after %v, want exactly the shortened lease (1m)", waited)
+		}
+	})
+}

@@ -224,16 +224,24 @@ func (b *Broker) Recover(ctx context.Context) (int, error) {
 		}
 		n, _ := res[0].(int64)
 		total += int(n)
-		stuck, _ := res[2].([]any)
-		for _, v := range stuck {
-			if id, ok := v.(string); ok {
-				err = errors.Join(err, b.poison(ctx, id, "", "", nil))
-			}
-		}
+		err = b.poisonStuck(ctx, res[2])
 		if taken, _ := res[3].(int64); err != nil || taken < recoverBatch {
 			return total, err
 		}
 	}
+}
+
+// poisonStuck fails into the dead letters the leased tasks whose ids a
+// script returned as ones it cannot queue (their hash has no queue).
+func (b *Broker) poisonStuck(ctx context.Context, ids any) error {
+	list, _ := ids.([]any)
+	var err error
+	for _, v := range list {
+		if id, ok := v.(string); ok {
+			err = errors.Join(err, b.poison(ctx, id, "", "", nil))
+		}
+	}
+	return err
 }
 
 // poison fails task id (held under token, or any leased one for "") into

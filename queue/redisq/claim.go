@@ -54,13 +54,8 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 			return nil, "", fmt.Errorf("redisq: claim: unexpected reply %v", res)
 		}
 		if len(res) == 3 {
-			stuck, _ := res[2].([]any)
-			for _, v := range stuck {
-				if id, ok := v.(string); ok {
-					if err := b.poison(ctx, id, "", "", nil); err != nil {
-						return nil, "", err
-					}
-				}
+			if err := b.poisonStuck(ctx, res[2]); err != nil {
+				return nil, "", err
 			}
 		}
 		wait, _ := res[1].(int64)

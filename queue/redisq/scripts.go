@@ -274,11 +274,11 @@ return {0}
 
 // recover: KEYS[5] the sweep cursor. ARGV: channel, SCAN pattern, SCAN
 // count, default lease (µs), batch. It recovers up to batch expired
-// leases, then
-// reconciles one SCAN step of task hashes with the lease set: a leased
-// task without a lease entry (asynq's hole: lost to an eviction or a
-// failover) is leased again for its last lease, so that its worker, if
-// alive, keeps it, and otherwise it is recovered when that lease runs out.
+// leases, then reconciles one SCAN step of task hashes with the lease set:
+// a leased task without a lease entry (asynq's hole: lost to an eviction
+// or a failover) is leased again for its last lease, so that its worker,
+// if alive, keeps it, and otherwise it is recovered when that lease runs
+// out.
 // Returns {recovered, re-leased, {stuck ids}, lease entries taken}: a
 // batch is at most recoverBatch entries, so a full one means more may be
 // due.

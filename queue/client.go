@@ -22,7 +22,9 @@ import (
 type Client struct {
 	b      Broker
 	mu     sync.RWMutex
-	queues []string // known queue names, in declaration order
+	queues []string      // known queue names, in declaration order
+	hooks  []EnqueueHook // in the order given to Use
+	store  EnqueueFunc   // the broker's Enqueue wrapped in hooks; nil: none
 }
 
 // NewClient returns a client of b that knows the queues high, default and
@@ -67,6 +69,11 @@ func (c *Client) knows(queue string) bool {
 	return slices.Contains(c.queues, queue)
 }
 
+func (c *Client) unknownQueue(name string) error {
+	return fmt.Errorf("%w %q: known queues are %s (declare more with Client.AddQueues)",
+		ErrUnknownQueue, name, strings.Join(c.Queues(), ", "))
+}
+
 func (c *Client) check() error {
 	if c == nil || c.b == nil {
 		return invalidArg("Client has no broker; create it with NewClient(broker)")
@@ -109,8 +116,7 @@ func (c *Client) Enqueue(ctx context.Context, name string, payload any, opts ...
 		return nil, invalidArg("WithDelay(%v): want 0 or more", o.delay)
 	}
 	if !c.knows(o.queue) {
-		return nil, fmt.Errorf("%w %q: known queues are %s (declare more with Client.AddQueues)",
-			ErrUnknownQueue, o.queue, strings.Join(c.Queues(), ", "))
+		return nil, c.unknownQueue(o.queue)
 	}
 	id := o.id
 	if o.idSet {
@@ -125,11 +131,12 @@ func (c *Client) Enqueue(ctx context.Context, name string, payload any, opts ...
 		return nil, fmt.Errorf("%w: payload of task %q does not marshal to JSON: %w", ErrInvalidArgument, name, err)
 	}
 	now := time.Now()
-	t := &Task{ID: id, Name: name, Queue: o.queue, Payload: raw, MaxRetries: o.maxRetries, EnqueuedAt: now}
+	t := &Task{ID: id, Name: name, Queue: o.queue, Payload: raw, MaxRetries: o.maxRetries, EnqueuedAt: now,
+		Headers: o.headers}
 	if o.delay > 0 {
 		t.NotBefore = now.Add(o.delay)
 	}
-	stored, _, err := c.b.Enqueue(ctx, t)
+	stored, err := c.enqueue(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("queue: enqueue task %q: %w", name, err)
 	}

@@ -55,6 +55,17 @@ var (
 	// lost more often than [WorkerConfig.MaxRedeliveries] allows (a task that
 	// kills or stalls its worker every time).
 	ErrRedeliveryLimit = errors.New("queue: redelivery limit exceeded")
+
+	// ErrRevoked is the [context.Cause] of a handler's context when its task
+	// was cancelled ([Client.Cancel]), and is wrapped by the error of a
+	// [Canceler] broker's lease call on a task whose cancellation was
+	// requested: the task ends REVOKED.
+	ErrRevoked = errors.New("queue: task revoked")
+
+	// ErrUnsupported is wrapped by the error of a [Client] method that needs
+	// an optional broker interface ([Canceler], [Pauser], [Inspector]) the
+	// broker does not implement.
+	ErrUnsupported = errors.New("queue: not supported by this broker")
 )
 
 // invalidArg returns an error wrapping [ErrInvalidArgument] whose message

@@ -1,6 +1,9 @@
 package queue
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // Queue names known to a new [Client] and served by a [Worker] whose
 // [WorkerConfig.Queues] is nil, in priority order.
@@ -30,6 +33,7 @@ type enqueueOptions struct {
 	delay      time.Duration
 	id         string
 	idSet      bool
+	headers    map[string]string
 }
 
 // WithQueue puts the task in the named queue instead of [DefaultQueue]. The
@@ -58,4 +62,14 @@ func WithDelay(d time.Duration) EnqueueOption {
 // to 256 printable bytes without spaces or '/'.
 func WithTaskID(id string) EnqueueOption {
 	return func(o *enqueueOptions) { o.id, o.idSet = id, true }
+}
+
+// WithHeaders attaches headers to the task ([Task.Headers]): string pairs
+// that every broker stores and returns unchanged, for metadata that is not
+// the handler's input, such as a trace context. The map is copied; a later
+// WithHeaders replaces an earlier one. Keys must be 1 to 256 printable
+// bytes without spaces; all keys and values together at most
+// [MaxHeaderBytes] bytes.
+func WithHeaders(h map[string]string) EnqueueOption {
+	return func(o *enqueueOptions) { o.headers = maps.Clone(h) }
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -30,11 +31,41 @@ const (
 	// StateFailure: the task failed for good; kept for the result TTL, and
 	// recorded in the worker's dead letters.
 	StateFailure State = "FAILURE"
+	// StateRevoked: cancelled by [Client.Cancel]; final like SUCCESS and
+	// FAILURE, never retried and never a dead letter; kept for the result
+	// TTL.
+	StateRevoked State = "REVOKED"
 )
 
-// Done reports whether s is final: [StateSuccess] or [StateFailure]. A done
-// task never changes again; it is removed when its result expires.
-func (s State) Done() bool { return s == StateSuccess || s == StateFailure }
+// States returns every state, in the order of a task's life.
+func States() []State {
+	return []State{StatePending, StateStarted, StateProcessing, StateRetry, StateSuccess, StateFailure, StateRevoked}
+}
+
+// Valid reports whether s is one of the states in [States].
+func (s State) Valid() bool {
+	switch s {
+	case StatePending, StateStarted, StateProcessing, StateRetry, StateSuccess, StateFailure, StateRevoked:
+		return true
+	}
+	return false
+}
+
+func statesList() string {
+	var b []byte
+	for i, s := range States() {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, s...)
+	}
+	return string(b)
+}
+
+// Done reports whether s is final: [StateSuccess], [StateFailure] or
+// [StateRevoked]. A done task never changes again; it is removed when its
+// result expires.
+func (s State) Done() bool { return s == StateSuccess || s == StateFailure || s == StateRevoked }
 
 // Leased reports whether a task in state s is held by a worker under a
 // lease: [StateStarted] or [StateProcessing].
@@ -95,6 +126,13 @@ type Task struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// ExpiresAt is when a done task and its result are removed.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// CancelRequested is set on a running task that [Client.Cancel] was
+	// called for: it will end REVOKED whatever its handler returns.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// Headers are metadata set at enqueue ([WithHeaders], enqueue hooks of
+	// [Client.Use]) that every broker stores and returns unchanged, such as
+	// a trace context; nil when there are none.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // DefaultRetries is the [Task.MaxRetries] of a task enqueued without
@@ -114,6 +152,7 @@ func (t *Task) Clone() *Task {
 		p := *t.Progress
 		c.Progress = &p
 	}
+	c.Headers = maps.Clone(t.Headers)
 	return &c
 }
 

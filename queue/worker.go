@@ -28,6 +28,8 @@ type Worker struct {
 	log       *slog.Logger
 	mu        sync.RWMutex
 	handlers  map[string]HandlerFunc
+	wrapped   map[string]HandlerFunc // handlers wrapped in mws
+	mws       []Middleware
 	handleErr []error
 	running   atomic.Bool
 }
@@ -51,7 +53,7 @@ func NewWorker(b Broker, cfg WorkerConfig) (*Worker, error) {
 	}
 	return &Worker{
 		b: b, cfg: cfg, weights: weights, rec: rec, log: cfg.Logger,
-		handlers: make(map[string]HandlerFunc),
+		handlers: make(map[string]HandlerFunc), wrapped: make(map[string]HandlerFunc),
 	}, nil
 }
 
@@ -79,12 +81,13 @@ func (w *Worker) Handle(name string, h HandlerFunc) {
 		return
 	}
 	w.handlers[name] = h
+	w.wrapped[name] = w.wrapLocked(h)
 }
 
 func (w *Worker) handler(name string) HandlerFunc {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	return w.handlers[name]
+	return w.wrapped[name]
 }
 
 // Run claims and runs tasks until ctx ends. Then it stops claiming, waits

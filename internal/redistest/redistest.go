@@ -27,6 +27,10 @@ type Options struct {
 	// AppendOnly turns on the append-only file with appendfsync always, so a
 	// SIGKILLed server restarts with every acknowledged write.
 	AppendOnly bool
+	// Cluster starts the server with cluster mode on (its node
+	// configuration kept in its directory across restarts); see
+	// [StartCluster], which joins such servers into a cluster.
+	Cluster bool
 }
 
 // Server is a Redis server for one test.
@@ -81,6 +85,10 @@ func (s *Server) start(bin string) error {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
+	}
+	if s.opts.Cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000")
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.dir

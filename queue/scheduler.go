@@ -68,8 +68,8 @@ type schedEntry struct {
 // NewScheduler returns a scheduler that enqueues through c. A nil c (or a
 // client without a broker) returns an error wrapping [ErrInvalidArgument].
 func NewScheduler(c *Client, cfg SchedulerConfig) (*Scheduler, error) {
-	if err := c.check(); err != nil {
-		return nil, fmt.Errorf("%w (NewScheduler)", err)
+	if c.check() != nil {
+		return nil, invalidArg("NewScheduler: the client is nil or has no broker; create it with NewClient(broker)")
 	}
 	s := &Scheduler{c: c, loc: cfg.Location, log: cfg.Logger, added: make(chan struct{}, 1)}
 	if s.loc == nil {
@@ -165,10 +165,10 @@ func (s *Scheduler) checkOptions(name string, opts []EnqueueOption) error {
 	case o.delay < 0:
 		return invalidArg("Scheduler.Add(%q): WithDelay(%v): want 0 or more", name, o.delay)
 	case !s.c.knows(o.queue):
-		return fmt.Errorf("Scheduler.Add(%q): %w", name, s.c.unknownQueue(o.queue))
+		return fmt.Errorf("queue: Scheduler.Add(%q): %w", name, s.c.unknownQueue(o.queue))
 	}
 	if err := checkHeaders(o.headers); err != nil {
-		return fmt.Errorf("Scheduler.Add(%q): WithHeaders: %w", name, err)
+		return fmt.Errorf("queue: Scheduler.Add(%q): WithHeaders: %w", name, err)
 	}
 	return nil
 }
@@ -196,7 +196,7 @@ func parseSpec(spec string, loc *time.Location) (cron.Schedule, error) {
 		return nil, fmt.Errorf("cron spec %q: %w; %s", spec, err, specHelp)
 	}
 	if sched.Next(time.Now().In(loc)).IsZero() {
-		return nil, fmt.Errorf("cron spec %q never fires (no matching date within 5 years); %s", spec, specHelp)
+		return nil, fmt.Errorf("cron spec %q never fires: no date in the next 5 years matches it (such as the 30th of February)", spec)
 	}
 	return sched, nil
 }

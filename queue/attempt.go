@@ -34,8 +34,15 @@ func (w *Worker) process(work, settle, claims context.Context, claimed *Task, to
 	// claimed one, with its own payload bytes.
 	t := *claimed
 	claimed.Payload = cloneRaw(t.Payload)
+	keeper := w.keepLease(settle, &t, token, time.Now())
+	defer keeper.close()
 	h := w.handler(t.Name)
 	switch {
+	case isDeadLetterPending(t.Error):
+		// The task failed for good earlier and only its dead letter is
+		// missing: record it, without running the handler again.
+		w.fail(settle, &t, token, errors.New(pendingCause(t.Error)), "")
+		return nil, ""
 	case h == nil:
 		w.fail(settle, &t, token, fmt.Errorf("%w %q (register one with Worker.Handle, then replay the dead letter)", ErrNoHandler, t.Name), "")
 		return nil, ""
@@ -44,7 +51,7 @@ func (w *Worker) process(work, settle, claims context.Context, claimed *Task, to
 			ErrRedeliveryLimit, t.Redeliveries, w.cfg.MaxRedeliveries), "")
 		return nil, ""
 	}
-	o := w.run(work, settle, claimed, token, h)
+	o := w.run(work, settle, claimed, token, h, keeper)
 	switch {
 	case o.forced:
 		w.release(settle, &t, token)
@@ -64,14 +71,15 @@ func (w *Worker) process(work, settle, claims context.Context, claimed *Task, to
 
 // run calls the handler with t in its own goroutine and returns when the
 // handler returns, at the hard time limit, or when the shutdown grace runs
-// out. Meanwhile one timer drives the lease renewals (every Lease/3) and
-// both time limits.
-func (w *Worker) run(work, settle context.Context, t *Task, token string, h HandlerFunc) outcome {
+// out. Meanwhile one timer drives both time limits; keeper renews the
+// lease on its own and cancels the handler when the lease is lost.
+func (w *Worker) run(work, settle context.Context, t *Task, token string, h HandlerFunc, keeper *leaseKeeper) outcome {
 	begin := time.Now()
 	softAt, hardAt := begin.Add(w.cfg.SoftTimeLimit), begin.Add(w.cfg.TimeLimit)
 	hctx, cancel := context.WithCancelCause(settle)
 	defer cancel(nil)
 	th := &taskHandle{Context: hctx, w: w, settle: settle, id: t.ID, token: token, cancel: cancel, softAt: softAt}
+	keeper.watch(th.markLost)
 
 	out := make(chan outcome, 1)
 	go func() {
@@ -92,9 +100,8 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 		returned = true
 	}()
 
-	every := w.cfg.Lease / 3
-	renewAt, soft := begin.Add(every), false
-	timer := time.NewTimer(min(every, w.cfg.SoftTimeLimit))
+	soft := false
+	timer := time.NewTimer(w.cfg.SoftTimeLimit)
 	defer timer.Stop()
 	for {
 		select {
@@ -117,40 +124,13 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 				soft = true
 				cancel(ErrSoftTimeLimit)
 			}
-			if !now.Before(renewAt) {
-				renewAt = now.Add(every)
-				w.renew(th, t)
-			}
-			next := renewAt
+			next := hardAt
 			if !soft {
-				next = minTime(next, softAt)
+				next = softAt
 			}
-			timer.Reset(minTime(next, hardAt).Sub(now))
+			timer.Reset(next.Sub(now))
 		}
 	}
-}
-
-// renew extends the attempt's lease, and cancels the handler when the
-// lease is lost.
-func (w *Worker) renew(th *taskHandle, t *Task) {
-	if th.lost.Load() {
-		return
-	}
-	err := w.b.Renew(th.settle, th.id, th.token, w.cfg.Lease)
-	switch {
-	case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound):
-		th.markLost()
-	case err != nil:
-		w.log.LogAttrs(th.settle, slog.LevelWarn, "queue: renewing a lease failed; retrying at the next renewal",
-			taskAttrs(t, slog.Any("error", err))...)
-	}
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // complete stores the handler's result. With queues (not nil) and a
@@ -222,11 +202,17 @@ func (w *Worker) failed(ctx context.Context, t *Task, token string, err error, t
 }
 
 // fail ends the task for good: one dead-letter entry, then FAILURE. The
-// lease is renewed first, so that it cannot run out between the two; if
-// the entry cannot be written the task is handed back instead, so that it
-// is never failed without a dead letter.
+// lease is renewed first (a call bounded by one lease), so that a lost
+// lease writes no dead letter, and the attempt's lease keeper goes on
+// renewing it while the entry is written (alert hooks and slow stores
+// included). If the entry cannot be written the task waits in RETRY
+// instead (see [deferDeadLetter]), so that it is never failed without a
+// dead letter.
 func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, trace string) {
-	if err := w.b.Renew(ctx, t.ID, token, w.cfg.Lease); errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound) {
+	rctx, cancel := context.WithTimeout(ctx, w.cfg.Lease)
+	err := w.b.Renew(rctx, t.ID, token, w.cfg.Lease)
+	cancel()
+	if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound) {
 		w.log.LogAttrs(ctx, slog.LevelWarn, "queue: lease lost before the task could be failed", taskAttrs(t, slog.Any("error", cause))...)
 		return
 	}
@@ -234,7 +220,6 @@ func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, t
 		TaskID: t.ID, TaskName: t.Name, Queue: t.Queue, Payload: t.Payload,
 		Error: cause.Error(), Trace: trace, FailedAt: time.Now(), Retries: t.Retries,
 	}
-	var err error
 	for i := range 3 {
 		if err = w.rec.Record(ctx, e); err == nil || ctx.Err() != nil {
 			break
@@ -242,9 +227,7 @@ func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, t
 		_ = wait.Sleep(ctx, time.Duration(100<<i)*time.Millisecond)
 	}
 	if err != nil {
-		w.log.LogAttrs(ctx, slog.LevelError, "queue: cannot record a dead letter; handing the task back",
-			taskAttrs(t, slog.Any("error", err), slog.String("task_error", cause.Error()))...)
-		w.release(ctx, t, token)
+		w.deferDeadLetter(ctx, t, token, cause, err)
 		return
 	}
 	w.log.LogAttrs(ctx, slog.LevelError, "queue: task failed", taskAttrs(t, slog.Any("error", cause))...)

@@ -106,8 +106,11 @@ type WorkerConfig struct {
 	ResultTTL time.Duration
 
 	// Lease is how long a claimed task stays with this worker without news.
-	// The worker renews it every Lease/3 while the handler runs and on each
-	// [ReportProgress]. 0 means DefaultLease (30 s); otherwise at least
+	// The worker renews it every Lease/3 for as long as it holds the task
+	// (while the handler runs, and while it records a dead letter or runs
+	// a retry or alert hook), sooner after a renewal that failed, and on
+	// each [ReportProgress]. Each renewal is bounded by the lease's
+	// remaining time and never delays the time limits. 0 means DefaultLease (30 s); otherwise at least
 	// MinLease. There is no upper bound: a lease that reaches past the
 	// latest instant the broker can count (the year 2262 for
 	// [MemoryBroker]) never runs out, so a task whose worker dies is not
@@ -122,7 +125,12 @@ type WorkerConfig struct {
 	ShutdownTimeout time.Duration
 
 	// DeadLetters receives the tasks that fail for good. nil means a new
-	// [dlq.MemoryStore], reachable as [Worker.DeadLetters].
+	// [dlq.MemoryStore], reachable as [Worker.DeadLetters]. A task is never
+	// FAILURE without its entry: while the store refuses it (three tries),
+	// the task waits in RETRY, with an Error that starts "queue: dead
+	// letter not recorded yet", and is tried again after 1 s, then 2 s,
+	// 4 s, ... up to 5 minutes, each time logged at error level; its
+	// handler does not run again. Each such wait counts in [Task.Retries].
 	DeadLetters dlq.Store
 
 	// Alerts configures the alert on repeated failures of one task name

@@ -60,7 +60,9 @@
 // a task with no handler or too many redeliveries end in FAILURE and in one
 // entry of the worker's dead-letter store ([Worker.DeadLetters]), from where
 // it can be replayed. Panics are recovered with their stack and count as a
-// failed attempt.
+// failed attempt. While the dead-letter store is down such a task waits in
+// RETRY, without running its handler again, until its entry is written
+// (see [WorkerConfig.DeadLetters]).
 //
 // # Time limits and shutdown
 //

@@ -231,9 +231,16 @@ func (m *MemoryBroker) Claim(ctx context.Context, queues []string, lease time.Du
 	if err := claimArgs("Claim", queues, lease); err != nil {
 		return nil, "", err
 	}
-	for {
+	for woken := false; ; woken = true {
 		now, err := m.lock(ctx)
 		if err != nil {
+			if woken && ctx.Err() != nil {
+				// ctx ended after a wake-up that may have been this claim's
+				// signal: pass it on, or a task could wait with claims idle.
+				m.mu.Lock()
+				m.passOnLocked(queues)
+				m.mu.Unlock()
+			}
 			return nil, "", err
 		}
 		if t, token := m.claimLocked(queues, lease, now); t != nil {
@@ -311,15 +318,24 @@ func (m *MemoryBroker) waitLocked(ctx context.Context, queues []string, now int6
 			break
 		}
 	}
-	if signaled && !m.closed {
+	if signaled {
 		// A signal meant for this claim arrived as it gave up: pass it on.
-		for _, name := range queues {
-			if q := m.ready[name]; q != nil && q.size > 0 {
-				m.signalLocked(name)
-			}
-		}
+		m.passOnLocked(queues)
 	}
 	return ctx.Err()
+}
+
+// passOnLocked wakes a waiting claim for each of queues that holds a ready
+// task: the wake-up of a claim that gives up instead of claiming.
+func (m *MemoryBroker) passOnLocked(queues []string) {
+	if m.closed {
+		return
+	}
+	for _, name := range queues {
+		if q := m.ready[name]; q != nil && q.size > 0 {
+			m.signalLocked(name)
+		}
+	}
 }
 
 // nextDeadlineLocked returns the earliest time a delayed task falls due or a

@@ -167,8 +167,15 @@ func cloneRaw(b json.RawMessage) json.RawMessage {
 const maxNameLen = 256
 
 // checkName reports whether s is usable as a task name, task id or queue
-// name: 1 to 256 bytes of valid UTF-8 without control characters or spaces,
-// and (for ids, which appear in URL paths) without '/'.
+// name: 1 to 256 bytes of valid UTF-8 made of printable characters
+// ([unicode.IsPrint]) other than the space. That refuses control
+// characters, every other space, and the invisible format characters
+// (category Cf, such as U+200B ZERO WIDTH SPACE, U+202E RIGHT-TO-LEFT
+// OVERRIDE and U+FEFF BYTE ORDER MARK), which would make two names that
+// look the same differ, or make a name in a log read backwards. Without
+// allowSlash (ids and queue names, which appear in URL paths as one
+// segment) s may not hold '/' nor be "." or "..", which a URL path
+// resolves away.
 func checkName(field, s string, allowSlash bool) error {
 	if s == "" {
 		return invalidArg("%s is empty; want 1 to %d printable characters", field, maxNameLen)
@@ -180,15 +187,33 @@ func checkName(field, s string, allowSlash bool) error {
 		return invalidArg("%s %q is not valid UTF-8", field, s)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || (!allowSlash && r == '/') {
+		if !unicode.IsPrint(r) || r == ' ' || (!allowSlash && r == '/') {
 			want := "printable characters without spaces"
 			if !allowSlash {
 				want += " or '/'"
 			}
-			return invalidArg("%s %q contains %q; want %s", field, s, r, want)
+			return invalidArg("%s %q contains %U (%s); want %s", field, s, r, runeKind(r), want)
 		}
 	}
+	if !allowSlash && (s == "." || s == "..") {
+		return invalidArg("%s %q is a relative path segment; want a name other than \".\" and \"..\"", field, s)
+	}
 	return nil
+}
+
+// runeKind names why checkName refuses r.
+func runeKind(r rune) string {
+	switch {
+	case r == '/':
+		return "a slash"
+	case unicode.IsSpace(r):
+		return "a space"
+	case unicode.IsControl(r):
+		return "a control character"
+	case unicode.Is(unicode.Cf, r):
+		return "an invisible format character"
+	}
+	return "not a printable character"
 }
 
 // newID returns a random version 4 UUID, the id of a task enqueued without

@@ -276,32 +276,3 @@ func TestAlertAfterRepeatedFailures(t *testing.T) {
 		require.EqualValues(t, 3, alerts[0].Count)
 	})
 }
-
-func TestDeadLetterStoreDownHandsTaskBack(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := queue.NewMemoryBroker()
-		store := &flakyStore{Store: dlq.NewMemoryStore()}
-		store.down.Store(true)
-		w := newWorker(t, b, queue.WorkerConfig{Concurrency: 1, DeadLetters: store})
-		calls := 0
-		w.Handle("bad", func(context.Context, *queue.Task) (any, error) {
-			calls++
-			if calls == 2 {
-				store.down.Store(false) // the store comes back
-			}
-			return nil, resilience.Permanent(errors.New("bad"))
-		})
-		stop := start(w)
-		c := queue.NewClient(b)
-		task, err := c.Enqueue(context.Background(), "bad", nil)
-		require.NoError(t, err)
-		done := wait(t, c, task.ID)
-		require.NoError(t, stop())
-		require.Equal(t, queue.StateFailure, done.State)
-		require.Equal(t, 2, calls, "the first failure could not be recorded, so the task ran again")
-		require.Equal(t, 1, done.Attempt, "the handed-back attempt is not counted")
-		_, err = store.Get(context.Background(), task.ID)
-		require.NoError(t, err, "the task never fails without its dead letter")
-		require.True(t, strings.Contains(done.Error, "bad"))
-	})
-}

@@ -3,6 +3,7 @@ package llmtest
 import (
 	"encoding/binary"
 	"hash/fnv"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 )
@@ -25,8 +26,9 @@ func newDrawer(seed uint64) *drawer {
 	return &drawer{seed: seed, seen: make(map[uint64]uint64)}
 }
 
-// draw returns the next number in [0, 1) of req's kind.
-func (d *drawer) draw(req *Request) float64 {
+// draw takes req's place in its kind's stream: it sets req.Rand and
+// req.draw, the number in [0, 1) that [Config.Rates] uses.
+func (d *drawer) draw(req *Request) {
 	kind := requestKind(req)
 	d.mu.Lock()
 	n := d.seen[kind]
@@ -38,7 +40,9 @@ func (d *drawer) draw(req *Request) float64 {
 	binary.LittleEndian.PutUint64(b[16:], n)
 	h := fnv.New64a()
 	h.Write(b[:])
-	return float64(mix64(h.Sum64())>>11) / (1 << 53)
+	x := mix64(h.Sum64())
+	req.draw = float64(x>>11) / (1 << 53)
+	req.Rand = rand.New(rand.NewPCG(mix64(x^0x6c6c6d74657374), mix64(x+0x9e3779b97f4a7c15))) // "llmtest", golden ratio
 }
 
 // requestKind hashes what identifies a request apart from its arrival:

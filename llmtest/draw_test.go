@@ -15,7 +15,25 @@ import (
 // on how concurrent requests interleave. (With one generator shared in
 // arrival order, the faults moved between prompts from run to run.)
 func TestRatesIgnoreArrivalOrder(t *testing.T) {
-	cfg := Config{Seed: 1, Rates: Rates{{P: 0.2, Fault: Error(429)}, {P: 0.1, Fault: Error(503)}}}
+	testDrawsIgnoreArrivalOrder(t, Config{Seed: 1, Rates: Rates{{P: 0.2, Fault: Error(429)}, {P: 0.1, Fault: Error(503)}}})
+}
+
+// TestRequestRandIgnoresArrivalOrder: a FaultFor that draws from
+// Request.Rand gives every prompt the same faults in both orders too.
+func TestRequestRandIgnoresArrivalOrder(t *testing.T) {
+	testDrawsIgnoreArrivalOrder(t, Config{Seed: 1, FaultFor: func(req *Request) Fault {
+		switch u := req.Rand.Float64(); {
+		case u < 0.2:
+			return Error(429)
+		case u < 0.3:
+			return Error(503)
+		}
+		return Fault{}
+	}})
+}
+
+func testDrawsIgnoreArrivalOrder(t *testing.T, cfg Config) {
+	t.Helper()
 	const prompts, sends = 40, 4 // 4 sends of a prompt: the call and up to 3 retries
 	var load []int
 	for p := range prompts {

@@ -45,12 +45,13 @@ type Config struct {
 	// neither the script nor FaultFor gave a fault. Empty means none.
 	Rates Rates
 
-	// Seed seeds the draws behind Rates. Each kind of request (the same
-	// route, model, stream flag, max_tokens and text) has its own stream of
-	// draws, and the k-th request of a kind takes its k-th number, so the
-	// same Seed and the same requests give the same faults whatever order
-	// concurrent requests arrive in; only identical requests in flight at
-	// once may swap theirs. 0 is a seed like any other.
+	// Seed seeds the draws behind Rates and each [Request.Rand]. Each kind
+	// of request (the same route, model, stream flag, max_tokens and text)
+	// has its own stream of draws, and the k-th well-formed request of a
+	// kind takes its k-th number, so the same Seed and the same requests
+	// give the same faults whatever order concurrent requests arrive in;
+	// only identical requests in flight at once may swap theirs. 0 is a
+	// seed like any other.
 	Seed uint64
 
 	// Limits enforces requests and tokens per minute with realistic
@@ -247,7 +248,7 @@ func (s *Server) nextFault(req *Request) Fault {
 	if len(s.cfg.Rates) == 0 {
 		return Fault{}
 	}
-	return s.cfg.Rates.pick(s.draws.draw(req))
+	return s.cfg.Rates.pick(req.draw)
 }
 
 // wait pauses for d; it reports false when the client went away or the

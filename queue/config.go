@@ -131,7 +131,12 @@ type WorkerConfig struct {
 	Alerts dlq.AlertConfig
 
 	// Logger receives the worker's records (failed attempts, lost leases,
-	// broker errors). nil means [slog.Default].
+	// broker errors). nil means [slog.Default], which unless the program
+	// changed it writes to standard error through the log package, mixed
+	// into whatever a command-line program prints: such a program should
+	// pass its own, say slog.New(slog.NewTextHandler(logFile, nil)), or
+	// slog.New(slog.DiscardHandler) to drop the records. Alerts have their
+	// own logger, in Alerts.Logger.
 	Logger *slog.Logger
 }
 

@@ -82,7 +82,8 @@ func run(ctx context.Context, ln net.Listener, cfg config, out io.Writer) error 
 		Concurrency: 4,
 		Retry:       resilience.RetryPolicy{BaseDelay: cfg.retryBase, MaxDelay: 10 * cfg.retryBase},
 		DeadLetters: deadLetters,
-		Logger:      cfg.logger,
+		Logger:      cfg.logger, // not slog.Default, so the records go where the program says
+		Alerts:      dlq.AlertConfig{Logger: cfg.logger},
 	})
 	if err != nil {
 		ln.Close()

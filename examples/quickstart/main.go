@@ -1,6 +1,6 @@
-// Command quickstart runs the seed's whole chapter on asynchronous AI
-// workloads (concurrency, background tasks, resilience) as one pipeline in
-// one process, offline, in under ten seconds:
+// Command quickstart runs the patterns of asynchronous AI workloads
+// (concurrency, background tasks, resilience) as one pipeline in one
+// process, offline, in under ten seconds:
 //
 //	go run ./examples/quickstart [-seed N] [-redis ADDR]
 //

@@ -128,8 +128,8 @@ func (f *faults) reply(req *llmtest.Request) string {
 	return "I do not know."
 }
 
-// prompts are the chat tasks' questions, from the seed's chapter, with the
-// fake model's answers.
+// prompts are the chat tasks' questions, about the patterns this pipeline
+// shows, with the fake model's answers.
 var prompts = []struct{ q, a string }{
 	{"Why are LLM calls I/O-bound?", "Most of a call is spent waiting on the network and on inference, not on the CPU."},
 	{"What does a semaphore add to parallel LLM calls?", "It caps the calls in flight, so the provider is not overwhelmed."},

@@ -69,7 +69,7 @@ func run(ctx context.Context, out io.Writer, url string) error {
 
 // guarded returns a call to model with its own limit, breaker and retries.
 func guarded(url, model string) func(ctx context.Context, prompt string) (string, error) {
-	breaker, _ := resilience.NewBreaker(resilience.BreakerConfig{FailureThreshold: 5})
+	breaker, _ := resilience.NewBreaker(resilience.BreakerConfig{FailureThreshold: 5}) // errs only on bad config
 	// 3 attempts, jittered backoff from 100 ms; a Retry-After wait is honoured.
 	retry := resilience.RetryPolicy{MaxAttempts: 3, BaseDelay: 100 * time.Millisecond}
 	guard := resilience.Pipeline(

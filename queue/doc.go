@@ -2,7 +2,7 @@
 // that takes minutes is enqueued, its id returned at once, and workers run
 // it with progress, time limits, retries and dead letters, without ever
 // losing it. It brings the Python pattern of Celery tasks on a Redis broker
-// to Go, as a library inside the program rather than a separate service.
+// to Go, with the workers running inside your own program.
 //
 //	broker := queue.NewMemoryBroker() // or redisq.NewBroker(rdb, redisq.Options{})
 //	client := queue.NewClient(broker)

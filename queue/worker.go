@@ -65,9 +65,9 @@ func (w *Worker) DeadLetters() dlq.Store { return w.cfg.DeadLetters }
 // Handle registers h for tasks named name, replacing any earlier handler of
 // that name. It may be called while Run runs. An empty name or a nil h is
 // not registered: the mistake is kept and [Worker.Run] returns it (wrapping
-// [ErrInvalidArgument]) without claiming anything; made while Run runs, it
-// stops Run as if its ctx had ended (tasks in flight finish), and Run
-// returns it.
+// [ErrInvalidArgument]) without claiming anything. Made while Run runs, the
+// mistake stops Run as the end of its ctx would (the tasks in flight get
+// ShutdownTimeout to finish), and Run returns it.
 //
 // A task whose name has no handler on the worker that claims it fails at
 // once into the dead letters ([ErrNoHandler]), so every worker serving a

@@ -1,6 +1,6 @@
 // Package resilience makes calls to slow, rate-limited and flaky upstreams,
-// such as LLM APIs, survivable. It offers the five patterns of resilient AI
-// pipelines as small composable primitives:
+// such as LLM APIs, survivable. It offers five patterns that keep AI
+// pipelines running, as small composable primitives:
 //
 // Bounded parallel calls ([Parallel], [ParallelSettled], [Semaphore]):
 //

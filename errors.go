@@ -3,6 +3,7 @@ package resilience
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Callers branch on them with [errors.Is]; every error this
@@ -44,3 +45,61 @@ var (
 func invalidArg(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidArgument}, args...)...)
 }
+
+// prefix starts every message of this package.
+const prefix = "resilience: "
+
+// bare returns err's message without this package's prefix, for a wrapper
+// that starts with the prefix itself: a chain such as Parallel, Fallback,
+// Timeout and Retry reads "resilience: Parallel item 0: fallback failed:
+// timeout after 5s: gave up after 1 attempt(s): ...", with the prefix once.
+// Other packages' prefixes ("llmhttp: ") are kept: they say where the error
+// came from.
+func bare(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return strings.TrimPrefix(err.Error(), prefix)
+}
+
+// joinBare is the [bare] texts of errs, one a line, as [errors.Join] would
+// print them. Nil errors are left out.
+func joinBare(errs []error) string {
+	var b strings.Builder
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(bare(err))
+	}
+	return b.String()
+}
+
+// contextError adds context to the errors it wraps without repeating this
+// package's prefix (see [bare]). errors.Is and errors.As see every wrapped
+// error.
+type contextError struct {
+	msg  string
+	errs []error
+}
+
+// wrapf returns an error whose message is the prefix, then format with each
+// argument that is an error replaced by its [bare] text; it wraps those
+// errors. Use %v (not %w) for them in format.
+func wrapf(format string, args ...any) error {
+	e := &contextError{}
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			e.errs = append(e.errs, err)
+			args[i] = bare(err)
+		}
+	}
+	e.msg = prefix + fmt.Sprintf(format, args...)
+	return e
+}
+
+func (e *contextError) Error() string   { return e.msg }
+func (e *contextError) Unwrap() []error { return e.errs }

@@ -8,7 +8,7 @@ import (
 	"github.com/resilience-go/resilience"
 )
 
-// Pattern 2: try the expensive model first and fall back to a cheaper one
+// Try the expensive model first and fall back to a cheaper one
 // when it does not answer in time. The fake GPT-4 here is stuck; Fallback
 // cancels it after the timeout and asks the cheap model.
 func ExampleFallback() {

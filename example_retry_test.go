@@ -12,7 +12,7 @@ import (
 // errOverloaded is a fake provider's 503.
 var errOverloaded = errors.New("503 overloaded")
 
-// The seed's pattern 3: retry with exponential backoff. The fake LLM fails
+// Retry with exponential backoff. The fake LLM fails
 // twice, then answers; OnRetry shows each wait (no jitter here, so the
 // delays are exactly 100 ms and 200 ms).
 func ExampleRetry() {

@@ -30,7 +30,7 @@ func (l *fakeLLM) Complete(ctx context.Context, prompt string) (string, error) {
 	return strings.ToUpper(prompt), nil
 }
 
-// Pattern 1: concurrent LLM calls with a limit. Parallel keeps at most 2
+// Concurrent LLM calls with a limit. Parallel keeps at most 2
 // calls in flight and returns the answers in the order of the prompts.
 func ExampleParallel() {
 	llm := &fakeLLM{}

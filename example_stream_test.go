@@ -9,7 +9,7 @@ import (
 	"github.com/resilience-go/resilience"
 )
 
-// Pattern 5: stream tokens from a fast LLM to a slow consumer. The producer
+// Stream tokens from a fast LLM to a slow consumer. The producer
 // can never get more than Buffer tokens ahead, so memory stays bounded
 // however slow the client is; IdleTimeout catches a stalled upstream.
 func ExampleStream() {

@@ -2,7 +2,6 @@ package resilience
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -108,7 +107,7 @@ func Fallback[T any](ctx context.Context, timeout time.Duration, primary, fallba
 }
 
 func fallbackFailed(ferr, perr error) error {
-	return fmt.Errorf("resilience: fallback failed: %w (primary: %w)", ferr, perr)
+	return wrapf("fallback failed: %v (primary: %v)", ferr, perr)
 }
 
 func runFallback[T any](ctx context.Context, perr error, fallback func(context.Context) (T, error)) (T, error) {
@@ -222,7 +221,7 @@ func Hedge[T any](ctx context.Context, delay time.Duration, fns ...func(context.
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
-	return zero, fmt.Errorf("resilience: all %d hedged calls failed: %w", len(fns), errors.Join(errs...))
+	return zero, &contextError{msg: fmt.Sprintf("%sall %d hedged calls failed: %s", prefix, len(fns), joinBare(errs)), errs: errs}
 }
 
 // runOutcome is the result of one function run on another goroutine.

@@ -203,7 +203,7 @@ func (b *batch[T, R]) work() {
 func (b *batch[T, R]) fail(i int64, err error) {
 	b.mu.Lock()
 	if b.err == nil && b.pan == nil {
-		b.err = fmt.Errorf("resilience: Parallel item %d: %w", i, err)
+		b.err = wrapf("Parallel item %d: %v", i, err)
 		b.cancel(b.err)
 	}
 	b.mu.Unlock()

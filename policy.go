@@ -220,7 +220,7 @@ func (e *timeoutError) Error() string {
 	if e.err == nil {
 		return fmt.Sprintf("resilience: timeout after %v", e.d)
 	}
-	return fmt.Sprintf("resilience: timeout after %v: %v", e.d, e.err)
+	return fmt.Sprintf("resilience: timeout after %v: %s", e.d, bare(e.err))
 }
 
 func (e *timeoutError) Is(target error) bool {

@@ -283,9 +283,9 @@ type RetryError struct {
 // Error describes the attempts and the last error.
 func (e *RetryError) Error() string {
 	if e.cause != nil {
-		return fmt.Sprintf("resilience: gave up after %d attempt(s): %v (%v)", e.Attempts, e.Last, e.cause)
+		return fmt.Sprintf("resilience: gave up after %d attempt(s): %s (%s)", e.Attempts, bare(e.Last), bare(e.cause))
 	}
-	return fmt.Sprintf("resilience: gave up after %d attempt(s): %v", e.Attempts, e.Last)
+	return fmt.Sprintf("resilience: gave up after %d attempt(s): %s", e.Attempts, bare(e.Last))
 }
 
 // Unwrap returns the last error, and the cause that stopped the retries

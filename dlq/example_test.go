@@ -11,7 +11,7 @@ import (
 )
 
 // Failed tasks go into the store; a scheduled job drains it in batches,
-// oldest first, like the seed's process_dead_letters(batch_size).
+// oldest first, as a periodic Celery job draining a dead-letter list would.
 func ExampleMemoryStore() {
 	ctx := context.Background()
 	store := dlq.NewMemoryStore()

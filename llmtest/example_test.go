@@ -199,3 +199,43 @@ func ExampleConfig_faultFor() {
 	// primary 503
 	// fallback 200
 }
+
+// A FaultFor that draws from Request.Rand fails the same requests on every
+// run, whatever order they arrive in: here each prompt gets a 503 with
+// probability 1/2, and sending the prompts in the opposite order to a new
+// server with the same seed fails the same ones.
+func ExampleRequest_rand() {
+	faults := func(order []string) map[string]int {
+		srv, err := llmtest.NewServer(llmtest.Config{Seed: 42, FaultFor: func(req *llmtest.Request) llmtest.Fault {
+			if req.Rand.Float64() < 0.5 {
+				return llmtest.Error(http.StatusServiceUnavailable)
+			}
+			return llmtest.Fault{}
+		}})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer srv.Close()
+		status := map[string]int{}
+		for _, p := range order {
+			body := `{"model":"gpt-test","messages":[{"role":"user","content":"` + p + `"}]}`
+			resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+			if err != nil {
+				log.Fatal(err)
+			}
+			resp.Body.Close()
+			status[p] = resp.StatusCode
+		}
+		return status
+	}
+	forward := faults([]string{"alpha", "beta", "gamma", "delta"})
+	backward := faults([]string{"delta", "gamma", "beta", "alpha"})
+	for _, p := range []string{"alpha", "beta", "gamma", "delta"} {
+		fmt.Println(p, forward[p], backward[p])
+	}
+	// Output:
+	// alpha 503 503
+	// beta 503 503
+	// gamma 200 200
+	// delta 503 503
+}

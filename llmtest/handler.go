@@ -87,6 +87,7 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.req.Seq = seq
+	s.draws.draw(p.req)
 	s.countModel(p.req.Model)
 	a := &answer{parsed: p, prompt: p.req.promptTokens()}
 	cost := a.prompt

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,6 +63,17 @@ type Request struct {
 	MaxTokens int
 	// Header is the request's HTTP header.
 	Header http.Header
+	// Rand is this request's own generator, seeded by [Config.Seed] and by
+	// what the request is, not by when it came: the k-th request with the
+	// same route, model, stream flag, max_tokens and text draws the same
+	// numbers on every run, however concurrent requests interleave. (Only
+	// identical requests in flight at once may swap theirs.) [Config.Reply]
+	// and [Config.FaultFor] may draw from it, say a latency, and a FaultFor
+	// that does so and keeps no other state gives the same faults every run.
+	// It is not safe for concurrent use; it is the request's alone.
+	Rand *rand.Rand
+
+	draw float64 // the number Config.Rates uses, from the same seed
 }
 
 // Message is one turn of a conversation.

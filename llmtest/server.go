@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -42,14 +41,17 @@ type Config struct {
 	// answered with a 500 whose message says what was wrong. Nil means none.
 	FaultFor func(req *Request) Fault
 
-	// Rates injects faults at random, drawn from a generator seeded by Seed,
-	// for requests that neither the script nor FaultFor gave a fault. Empty
-	// means none.
+	// Rates injects faults at random, drawn with Seed, for requests that
+	// neither the script nor FaultFor gave a fault. Empty means none.
 	Rates Rates
 
-	// Seed seeds the generator behind Rates. The same Seed and the same
-	// arrival order of requests give the same faults. 0 is a seed like any
-	// other.
+	// Seed seeds the draws behind Rates and each [Request.Rand]. Each kind
+	// of request (the same route, model, stream flag, max_tokens and text)
+	// has its own stream of draws, and the k-th well-formed request of a
+	// kind takes its k-th number, so the same Seed and the same requests
+	// give the same faults whatever order concurrent requests arrive in;
+	// only identical requests in flight at once may swap theirs. 0 is a
+	// seed like any other.
 	Seed uint64
 
 	// Limits enforces requests and tokens per minute with realistic
@@ -94,7 +96,7 @@ type Server struct {
 	idle   chan struct{} // closed when no request is in flight
 	seq    int
 	script []Fault
-	rng    *rand.Rand
+	draws  *drawer
 	win    window
 	st     Stats
 }
@@ -110,7 +112,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:   cfg,
 		start: time.Now(),
 		done:  make(chan struct{}),
-		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x6c6c6d74657374)), // "llmtest"
+		draws: newDrawer(cfg.Seed),
 		st:    newStats(),
 		idle:  make(chan struct{}),
 	}
@@ -246,10 +248,7 @@ func (s *Server) nextFault(req *Request) Fault {
 	if len(s.cfg.Rates) == 0 {
 		return Fault{}
 	}
-	s.mu.Lock()
-	u := s.rng.Float64()
-	s.mu.Unlock()
-	return s.cfg.Rates.pick(u)
+	return s.cfg.Rates.pick(req.draw)
 }
 
 // wait pauses for d; it reports false when the client went away or the

@@ -138,7 +138,7 @@ func (c *Client) Enqueue(ctx context.Context, name string, payload any, opts ...
 	}
 	stored, err := c.enqueue(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("queue: enqueue task %q: %w", name, err)
+		return nil, wrapOp(fmt.Sprintf("enqueue task %q", name), err)
 	}
 	return stored, nil
 }

@@ -10,10 +10,11 @@ import (
 	"github.com/resilience-go/resilience/dlq"
 )
 
-// Defaults used by [NewWorker] for zero [WorkerConfig] fields. They follow
-// the seed's Celery settings: worker_concurrency=4, task_soft_time_limit=540,
-// task_time_limit=600, result_expires=3600, max_retries=3,
-// retry_backoff_max=600.
+// Defaults used by [NewWorker] for zero [WorkerConfig] fields. They are
+// the settings of a typical Celery deployment for LLM tasks:
+// worker_concurrency=4, task_soft_time_limit=540, task_time_limit=600,
+// result_expires=3600, max_retries=3 and retry_backoff_max=600 (the last
+// two are also Celery's own defaults).
 const (
 	DefaultConcurrency     = 4
 	DefaultSoftTimeLimit   = 540 * time.Second
@@ -139,7 +140,12 @@ type WorkerConfig struct {
 	Alerts dlq.AlertConfig
 
 	// Logger receives the worker's records (failed attempts, lost leases,
-	// broker errors). nil means [slog.Default].
+	// broker errors). nil means [slog.Default], which unless the program
+	// changed it writes to standard error through the log package, mixed
+	// into whatever a command-line program prints: such a program should
+	// pass its own, say slog.New(slog.NewTextHandler(logFile, nil)), or
+	// slog.New(slog.DiscardHandler) to drop the records. Alerts have their
+	// own logger, in Alerts.Logger.
 	Logger *slog.Logger
 }
 

@@ -1,7 +1,8 @@
 // Package queue runs background tasks: an LLM call or a batch embedding
 // that takes minutes is enqueued, its id returned at once, and workers run
 // it with progress, time limits, retries and dead letters, without ever
-// losing it. It is the seed's Celery + Redis design in Go.
+// losing it. It brings the Python pattern of Celery tasks on a Redis broker
+// to Go, with the workers running inside your own program.
 //
 //	broker := queue.NewMemoryBroker() // or redisq.NewBroker(rdb, redisq.Options{})
 //	client := queue.NewClient(broker)

@@ -31,6 +31,7 @@ type Worker struct {
 	wrapped   map[string]HandlerFunc // handlers wrapped in mws
 	mws       []Middleware
 	handleErr []error
+	stopRun   context.CancelCauseFunc // set while Run runs: Handle's mistake stops it
 	running   atomic.Bool
 }
 
@@ -64,7 +65,9 @@ func (w *Worker) DeadLetters() dlq.Store { return w.cfg.DeadLetters }
 // Handle registers h for tasks named name, replacing any earlier handler of
 // that name. It may be called while Run runs. An empty name or a nil h is
 // not registered: the mistake is kept and [Worker.Run] returns it (wrapping
-// [ErrInvalidArgument]) without claiming anything.
+// [ErrInvalidArgument]) without claiming anything. Made while Run runs, the
+// mistake stops Run as the end of its ctx would (the tasks in flight get
+// ShutdownTimeout to finish), and Run returns it.
 //
 // A task whose name has no handler on the worker that claims it fails at
 // once into the dead letters ([ErrNoHandler]), so every worker serving a
@@ -78,6 +81,9 @@ func (w *Worker) Handle(name string, h HandlerFunc) {
 	defer w.mu.Unlock()
 	if err != nil {
 		w.handleErr = append(w.handleErr, err)
+		if w.stopRun != nil {
+			w.stopRun(runError(err))
+		}
 		return
 	}
 	w.handlers[name] = h
@@ -99,7 +105,8 @@ func (w *Worker) handler(name string) HandlerFunc {
 // abandoned (see [WorkerConfig.TimeLimit]).
 //
 // Run returns at once an error wrapping [ErrInvalidArgument] when Handle
-// was given a bad name or handler, or when Run is already running. When the
+// was given a bad name or handler, or when Run is already running; a bad
+// Handle while it runs stops it and is returned the same way. When the
 // broker is closed it shuts down as above and returns an error wrapping
 // [ErrClosed]. Other broker errors are logged and retried with a backoff
 // (up to 5 s between claims), so a worker rides out an outage.
@@ -108,7 +115,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	herr := errors.Join(w.handleErr...)
 	w.mu.RUnlock()
 	if herr != nil {
-		return fmt.Errorf("queue: Worker.Run: %w", herr)
+		return runError(herr)
 	}
 	if !w.running.CompareAndSwap(false, true) {
 		return invalidArg("Worker.Run called while the worker is already running")
@@ -121,6 +128,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer forceStop(nil)
 	claims, stopClaims := context.WithCancelCause(ctx)
 	defer stopClaims(nil)
+	w.mu.Lock()
+	if herr := errors.Join(w.handleErr...); herr != nil { // made since the check above
+		stopClaims(runError(herr))
+	}
+	w.stopRun = stopClaims
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.stopRun = nil
+		w.mu.Unlock()
+	}()
 
 	var wg sync.WaitGroup
 	for range w.cfg.Concurrency {
@@ -139,8 +157,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		forceStop(ErrShutdown)
 		<-done
 	}
-	if cause := context.Cause(claims); ctx.Err() == nil && cause != nil {
-		return fmt.Errorf("queue: Worker.Run: %w", cause)
+	// A cause of claims' own (not ctx's) is a reason to stop that the
+	// caller did not ask for: a closed broker, a bad Handle.
+	if cause := context.Cause(claims); cause != nil && cause != context.Cause(ctx) {
+		return runError(cause)
 	}
 	return nil
 }

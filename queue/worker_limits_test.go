@@ -24,7 +24,7 @@ func TestSoftTimeLimitCancelsHandlerWithCause(t *testing.T) {
 			deadline, _ = ctx.Deadline()
 			<-ctx.Done()
 			cause, after = context.Cause(ctx), time.Since(begin)
-			// Save partial work and return it, as the seed's task does.
+			// Save partial work and return it, as a Celery task catching SoftTimeLimitExceeded does.
 			progressErr = queue.ReportProgress(ctx, queue.Progress{Current: 1, Total: 2, Status: "saving"})
 			return map[string]string{"status": "timeout"}, nil
 		})

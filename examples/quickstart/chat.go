@@ -10,7 +10,8 @@ import (
 	"github.com/resilience-go/resilience/queue"
 )
 
-// taskChat is the chat-completion task (the seed's process_chat_completion).
+// taskChat is the chat-completion task (process_chat_completion in the
+// Python Celery pattern this ports).
 const taskChat = "chat"
 
 // maxProbes bounds the extra chat tasks sent after the waves while gpt-4o's
@@ -30,7 +31,7 @@ type chatResult struct {
 
 // chatHandler asks gpt-4o and, when it fails, runs out of budget, or its
 // breaker is open (the transport then fails at once, without a request),
-// gpt-4o-mini: the seed's "timeout with fallback". An error after both is
+// gpt-4o-mini: a timeout with fallback. An error after both is
 // retried by the worker.
 func chatHandler(llm *llmClient, budget time.Duration) queue.HandlerFunc {
 	return queue.Typed(func(ctx context.Context, p chatPayload) (chatResult, error) {

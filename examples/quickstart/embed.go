@@ -10,7 +10,8 @@ import (
 	"github.com/resilience-go/resilience/queue"
 )
 
-// taskEmbed is the batch-embedding task (the seed's batch_embed_documents).
+// taskEmbed is the batch-embedding task (batch_embed_documents in the
+// Python Celery pattern this ports).
 const taskEmbed = "embed"
 
 type embedPayload struct {
@@ -35,7 +36,7 @@ type batchError struct {
 // (resilience.ParallelSettled: a semaphore over the batches), and reports
 // the documents done as the task's progress after each batch. A batch that
 // fails after the transport's retries is recorded, and the task ends in
-// partial success, as the seed's does.
+// partial success, as the Python version does.
 func embedHandler(llm *llmClient, parallel int) queue.HandlerFunc {
 	return queue.Typed(func(ctx context.Context, p embedPayload) (embedResult, error) {
 		total, size := len(p.Documents), max(p.BatchSize, 1)

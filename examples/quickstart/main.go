@@ -1,6 +1,6 @@
-// Command quickstart runs the seed's whole chapter on asynchronous AI
-// workloads (concurrency, background tasks, resilience) as one pipeline in
-// one process, offline, in under ten seconds:
+// Command quickstart runs the patterns of asynchronous AI workloads
+// (concurrency, background tasks, resilience) as one pipeline in one
+// process, offline, in under ten seconds:
 //
 //	go run ./examples/quickstart [-seed N] [-redis ADDR]
 //
@@ -22,8 +22,10 @@
 //  4. tokens are streamed over SSE to a deliberately slow consumer through
 //     resilience.Stream, whose buffer bounds the memory held;
 //
-// and a summary table closes the run. -seed picks the faults (the same seed
-// draws the same fault sequence); -redis runs the same pipeline on the Redis
+// and a summary table closes the run. -seed picks the faults: with the same
+// seed each request meets the same fault on every run, though which
+// requests are sent shifts a little with timing (the breaker opens on the
+// clock); -redis runs the same pipeline on the Redis
 // broker (package queue/redisq) with two worker pools, as two machines
 // would, under a key prefix of its own that it deletes at the end.
 package main
@@ -38,7 +40,7 @@ import (
 )
 
 func main() {
-	seed := flag.Uint64("seed", 1, "seed of the provider's faults: the same seed draws the same fault sequence")
+	seed := flag.Uint64("seed", 1, "seed of the provider's faults: the same seed gives each request the same fault")
 	redisAddr := flag.String("redis", "", "run on the Redis broker at `ADDR` (host:port) with two worker pools; empty runs on the in-memory broker")
 	flag.Parse()
 	if flag.NArg() > 0 {

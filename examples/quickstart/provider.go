@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -39,8 +38,9 @@ const (
 // client's limiter, faults drawn by a [faults], and a 429 scripted for the
 // very first request so that every run shows Retry-After at work.
 func newProvider(cfg Config) (*llmtest.Server, *faults, error) {
-	f := &faults{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x71756963)), essay: essay(cfg.StreamTokens), tail: stormTail}
+	f := &faults{cfg: cfg, essay: essay(cfg.StreamTokens), tail: stormTail}
 	srv, err := llmtest.NewServer(llmtest.Config{
+		Seed:     cfg.Seed,
 		Reply:    f.reply,
 		FaultFor: f.faultFor,
 		Limits: llmtest.Limits{
@@ -62,8 +62,12 @@ func newProvider(cfg Config) (*llmtest.Server, *faults, error) {
 // every request waits a latency drawn from [Latency/4, Latency]; gpt-4o's
 // requests in the storm answer 503; of the others, a share SlowRate hangs
 // past the client's attempt timeout, and a share FaultRate answers 429
-// (with retry-after-ms) or 500, 502 or 503. The draws come from one
-// generator seeded by Config.Seed, in arrival order.
+// (with retry-after-ms) or 500, 502 or 503. The draws come from the
+// request's own generator (llmtest.Request.Rand, seeded by Config.Seed and
+// the request's text), so a request meets the same draw on every run
+// whatever order concurrent requests arrive in. Which requests are sent
+// still depends on timing (the storm ends when the breaker opens, an open
+// breaker sends calls to the fallback), so the run's counts vary a little.
 type faults struct {
 	cfg   Config
 	essay string
@@ -71,7 +75,6 @@ type faults struct {
 	opened atomic.Bool // gpt-4o's breaker has opened: the storm is ending
 
 	mu      sync.Mutex
-	rng     *rand.Rand
 	primary int // gpt-4o requests seen, streams aside
 	tail    int // storm requests left after the breaker opened
 }
@@ -80,9 +83,11 @@ type faults struct {
 func (f *faults) breakerOpened() { f.opened.Store(true) }
 
 func (f *faults) faultFor(req *llmtest.Request) llmtest.Fault {
+	rng := req.Rand
+	latency := f.cfg.Latency/4 + time.Duration(rng.Int64N(int64(f.cfg.Latency*3/4)+1))
+	u, status := rng.Float64(), []int{500, 502, 503}[rng.IntN(3)] // drawn whether used or not
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	latency := f.cfg.Latency/4 + time.Duration(f.rng.Int64N(int64(f.cfg.Latency*3/4)+1))
 	if req.Model == primaryModel && !req.Stream {
 		f.primary++
 		if opened := f.opened.Load(); f.primary >= stormFrom && (!opened || f.tail > 0) {
@@ -93,13 +98,13 @@ func (f *faults) faultFor(req *llmtest.Request) llmtest.Fault {
 				Message: "The server is overloaded (a scripted storm of 503s)."}
 		}
 	}
-	switch u := f.rng.Float64(); {
+	switch {
 	case u < f.cfg.SlowRate:
 		return llmtest.Fault{Delay: 2 * f.cfg.AttemptTimeout}
 	case u < f.cfg.SlowRate+f.cfg.FaultRate/2:
 		return llmtest.Fault{Delay: latency, Status: http.StatusTooManyRequests, PreciseRetryAfter: f.cfg.RetryAfter}
 	case u < f.cfg.SlowRate+f.cfg.FaultRate:
-		return llmtest.Fault{Delay: latency, Status: []int{500, 502, 503}[f.rng.IntN(3)]}
+		return llmtest.Fault{Delay: latency, Status: status}
 	}
 	return llmtest.Fault{Delay: latency}
 }
@@ -123,8 +128,8 @@ func (f *faults) reply(req *llmtest.Request) string {
 	return "I do not know."
 }
 
-// prompts are the chat tasks' questions, from the seed's chapter, with the
-// fake model's answers.
+// prompts are the chat tasks' questions, about the patterns this pipeline
+// shows, with the fake model's answers.
 var prompts = []struct{ q, a string }{
 	{"Why are LLM calls I/O-bound?", "Most of a call is spent waiting on the network and on inference, not on the CPU."},
 	{"What does a semaphore add to parallel LLM calls?", "It caps the calls in flight, so the provider is not overwhelmed."},

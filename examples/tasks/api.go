@@ -15,8 +15,8 @@ import (
 // maxBody caps request bodies, as the queue's own API does.
 const maxBody = 1 << 20
 
-// chatRequest is the body of POST /tasks/chat/completions (the seed's
-// AsyncChatRequest). Absent fields take the seed's defaults.
+// chatRequest is the body of POST /tasks/chat/completions (AsyncChatRequest
+// in the Python FastAPI version). Absent fields take its defaults.
 type chatRequest struct {
 	Messages    []message `json:"messages"`
 	Model       string    `json:"model"`
@@ -33,7 +33,7 @@ type embedRequest struct {
 	Priority  string   `json:"priority"`
 }
 
-// newAPI returns the seed's task management API: the two task routes
+// newAPI returns the task management API: the two task routes
 // below, the simulator's outage switch, and for everything else the queue's
 // HTTP API (GET /tasks/{id}, GET /tasks/{id}/events, the dead letters).
 func newAPI(c *queue.Client, queueAPI http.Handler, sim *simLLM) http.Handler {
@@ -76,7 +76,7 @@ func newAPI(c *queue.Client, queueAPI http.Handler, sim *simLLM) http.Handler {
 	return mux
 }
 
-// payload validates the request and applies the seed's defaults.
+// payload validates the request and applies the Python version's defaults.
 func (req chatRequest) payload() (chatPayload, error) {
 	p := chatPayload{Messages: req.Messages, Model: req.Model, Temperature: 0.7, MaxTokens: req.MaxTokens}
 	if len(p.Messages) == 0 {
@@ -105,7 +105,7 @@ func (req chatRequest) payload() (chatPayload, error) {
 	return p, nil
 }
 
-// payload validates the request and applies the seed's defaults.
+// payload validates the request and applies the Python version's defaults.
 func (req embedRequest) payload() (embedPayload, error) {
 	p := embedPayload{Documents: req.Documents, Model: req.Model, BatchSize: req.BatchSize}
 	if len(p.Documents) == 0 || len(p.Documents) > 10000 {
@@ -144,7 +144,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 // enqueue enqueues a task in the queue named by priority (default when
-// empty) and answers 202 {"task_id", "status"}, like the seed.
+// empty) and answers 202 {"task_id", "status"}, like the Python version.
 func enqueue(w http.ResponseWriter, r *http.Request, c *queue.Client, name string, payload any, priority string) {
 	if priority == "" {
 		priority = queue.QueueDefault

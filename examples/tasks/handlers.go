@@ -23,8 +23,8 @@ type message struct {
 	Content string `json:"content"`
 }
 
-// chatPayload is the payload of a chat task (the seed's
-// process_chat_completion arguments).
+// chatPayload is the payload of a chat task (the arguments of
+// process_chat_completion in the Python Celery version this example ports).
 type chatPayload struct {
 	Messages    []message `json:"messages"`
 	Model       string    `json:"model"`
@@ -49,8 +49,8 @@ type chatResult struct {
 // chatHandler runs one attempt of a chat task: progress "Calling LLM...",
 // then the model. An error is retried by the worker (3 retries with
 // jittered backoff); a permanent one (unknown model) is not. At the soft
-// time limit it returns a "timeout" result instead of failing, as the seed
-// does on SoftTimeLimitExceeded.
+// time limit it returns a "timeout" result instead of failing, as a Celery
+// task does when it catches SoftTimeLimitExceeded.
 func chatHandler(model llm) queue.HandlerFunc {
 	return func(ctx context.Context, t *queue.Task) (any, error) {
 		var p chatPayload
@@ -72,8 +72,8 @@ func chatHandler(model llm) queue.HandlerFunc {
 	}
 }
 
-// embedPayload is the payload of a batch-embedding task (the seed's
-// batch_embed_documents arguments).
+// embedPayload is the payload of a batch-embedding task (the arguments of
+// batch_embed_documents in the Python Celery version).
 type embedPayload struct {
 	Documents []string `json:"documents"`
 	Model     string   `json:"model"`
@@ -96,8 +96,8 @@ type embedResult struct {
 
 // embedHandler embeds the documents batch by batch, reporting progress
 // before each batch. A batch that fails is recorded and skipped, so the
-// task ends in partial_success rather than being retried as a whole (the
-// seed's behaviour); a permanent error (unknown model) fails the task.
+// task ends in partial_success rather than being retried as a whole (as in
+// the Python Celery version); a permanent error (unknown model) fails the task.
 func embedHandler(model llm) queue.HandlerFunc {
 	return queue.Typed(func(ctx context.Context, p embedPayload) (embedResult, error) {
 		total := len(p.Documents)

@@ -1,4 +1,5 @@
-// Command tasks serves the seed's task management API on the in-memory
+// Command tasks serves a task management API, a Go port of the common
+// Python FastAPI + Celery one, on the in-memory
 // broker: POST a chat completion or a batch embedding, get a task id at
 // once, and follow the task while a worker in the same process runs it
 // against a simulated LLM (latency, transient failures, retries, dead
@@ -82,7 +83,8 @@ func run(ctx context.Context, ln net.Listener, cfg config, out io.Writer) error 
 		Concurrency: 4,
 		Retry:       resilience.RetryPolicy{BaseDelay: cfg.retryBase, MaxDelay: 10 * cfg.retryBase},
 		DeadLetters: deadLetters,
-		Logger:      cfg.logger,
+		Logger:      cfg.logger, // not slog.Default, so the records go where the program says
+		Alerts:      dlq.AlertConfig{Logger: cfg.logger},
 	})
 	if err != nil {
 		ln.Close()

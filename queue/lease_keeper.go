@@ -32,6 +32,8 @@ type leaseKeeper struct {
 	lost   atomic.Bool
 	mu     sync.Mutex
 	onLost func() // called once when the lease is found lost; nil: none yet
+	onRev  func() // called when a renewal finds the task cancelled; nil: none yet
+	rev    bool   // a renewal found the task cancelled
 	stop   context.CancelFunc
 	done   chan struct{}
 }
@@ -52,13 +54,32 @@ func (k *leaseKeeper) close() {
 	<-k.done
 }
 
-// watch makes f run when the lease is found lost, at once if it already was.
-func (k *leaseKeeper) watch(f func()) {
+// watch makes lost run when the lease is found lost, and revoked when a
+// renewal finds the task cancelled ([ErrRevoked]), at once if that already
+// happened.
+func (k *leaseKeeper) watch(lost, revoked func()) {
 	k.mu.Lock()
-	k.onLost = f
-	lost := k.lost.Load()
+	k.onLost, k.onRev = lost, revoked
+	wasLost, wasRev := k.lost.Load(), k.rev
 	k.mu.Unlock()
-	if lost {
+	if wasLost {
+		lost()
+	}
+	if wasRev {
+		revoked()
+	}
+}
+
+// markRevoked records that a renewal found the task cancelled. The lease
+// was renewed all the same ([Canceler]); the renewals go on until the
+// worker settles the task.
+func (k *leaseKeeper) markRevoked() {
+	k.mu.Lock()
+	first := !k.rev
+	k.rev = true
+	f := k.onRev
+	k.mu.Unlock()
+	if first && f != nil {
 		f()
 	}
 }
@@ -96,6 +117,9 @@ func (k *leaseKeeper) loop(ctx context.Context, claimedAt time.Time) {
 			return // stopped: the worker no longer holds the task
 		case err == nil:
 			expires, delay, failures = start.Add(lease), every, 0
+		case errors.Is(err, ErrRevoked):
+			expires, delay, failures = start.Add(lease), every, 0
+			k.markRevoked()
 		case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound):
 			k.markLost()
 			return

@@ -24,6 +24,7 @@ type call struct {
 	rest       io.ReadCloser // the unread rest of a body larger than MaxBodyBuffer
 	restSent   bool          // rest was handed to an attempt
 	replayable bool          // the body can be sent again
+	upgrade    bool          // the request asks to switch protocols: one attempt only
 	tokens     int           // the estimate reserved per attempt
 	breaker    *resilience.Breaker
 
@@ -36,7 +37,7 @@ type call struct {
 // newCall reads what the attempts need from req: the body to replay, the
 // token estimate and the breaker.
 func (t *Transport) newCall(req *http.Request) (*call, error) {
-	c := &call{t: t, req: req, ctx: req.Context(), replayable: true, breaker: t.cfg.Breaker}
+	c := &call{t: t, req: req, ctx: req.Context(), replayable: true, upgrade: isUpgrade(req), breaker: t.cfg.Breaker}
 	if req.Body != nil && req.Body != http.NoBody {
 		buf, complete, err := readUpTo(req.Body, t.cfg.MaxBodyBuffer)
 		if err != nil {
@@ -171,6 +172,13 @@ func (c *call) send(ctx context.Context) error {
 		timer = time.AfterFunc(d, func() { cancel(ErrAttemptTimeout) })
 	}
 	resp, err := c.t.base.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		if timer != nil {
+			timer.Stop()
+		}
+		c.switched(resp) // the connection is the caller's: ending actx leaves it open
+		return nil
+	}
 	var prefix []byte
 	if err == nil {
 		if resp.Header == nil {

@@ -41,4 +41,29 @@
 // headers arrive; their body fails with a [*StreamError] when the stream
 // stalls, instead of hanging. Stalls after the headers are not retried:
 // part of the answer may already have been used.
+//
+// # WebSockets
+//
+// WebSocket connections pass through. An SDK that opens one (openai-go's
+// Realtime and Responses-over-WebSocket connections, through
+// github.com/coder/websocket) sends an upgrade request (Connection:
+// Upgrade) through its http.Client. For such a request the transport:
+//
+//   - waits for the Limiter (one request; a handshake has no body, so no
+//     tokens) and asks the breaker, as for any request: an open breaker
+//     refuses the handshake at once;
+//   - bounds the wait for the handshake's response with AttemptTimeout;
+//   - makes exactly one attempt: a failed handshake (a 5xx, a 429, a
+//     connection error, a timeout) comes back as it is, not retried, and
+//     counts for the breaker as any attempt does, so the SDK's own
+//     WebSocket recovery decides whether and when to dial again (with both
+//     layers retrying, one dial would multiply into many handshakes);
+//   - returns a 101 Switching Protocols response exactly as the base
+//     transport gave it, with only [AttemptsHeader] added: its Body is the
+//     connection itself, readable and writable, with no wrapper and no
+//     stream watchdog.
+//
+// What flows over the connection after the 101 is the SDK's business: the
+// transport does not see messages, does not rate-limit or time them, and
+// does not reconnect a dropped connection.
 package llmhttp

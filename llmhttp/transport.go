@@ -41,7 +41,7 @@ type Config struct {
 	Base http.RoundTripper
 
 	// Retry is the retry policy over attempts. Its zero value makes 3
-	// attempts. The transport decides which attempts may be retried
+	// attempts; an upgrade request (a WebSocket handshake) gets one. The transport decides which attempts may be retried
 	// (Classify); a RetryIf set here can only refuse more retries. A
 	// server's wait (Retry-After) lengthens the delay, capped by
 	// MaxRetryAfter; when the wait cannot fit before the request's
@@ -169,6 +169,9 @@ func (c *Config) validate() error {
 // What RoundTrip returns:
 //   - a response with status < 400: at once, as soon as its headers
 //     arrive; a streaming body is watched for stalls;
+//   - a 101 Switching Protocols: exactly as Base returned it, its Body the
+//     upgraded connection (see the package's WebSocket notes); an upgrade
+//     request (Connection: Upgrade) is never retried;
 //   - a response with an error status, once no retry is left or allowed:
 //     the last response, unchanged and readable, so the SDK reports its
 //     own typed error (or an [*APIError] with Config.ReturnErrors);
@@ -230,7 +233,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	p := t.cfg.Retry
-	if !c.replayable {
+	if !c.replayable || c.upgrade {
 		p.MaxAttempts = 1
 	}
 	userRetryIf, userOnRetry := p.RetryIf, p.OnRetry

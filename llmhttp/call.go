@@ -227,6 +227,10 @@ func (c *call) send(ctx context.Context) error {
 	}
 	c.apiErr = newAPIError(resp, prefix)
 	err = c.apiErr
+	wait, hasWait := c.t.serverWait(resp.Header, now)
+	if hasWait {
+		c.t.coolDown(resp, d, now.Add(wait))
+	}
 	if d.Quota {
 		c.retry = false
 		if c.breaker != nil {
@@ -234,11 +238,8 @@ func (c *call) send(ctx context.Context) error {
 		}
 		c.t.log.Warn("llmhttp: the provider reports an exhausted quota", "url", c.req.URL.Redacted(),
 			"status", resp.StatusCode, "type", c.apiErr.Type, "breaker_open_for", c.t.cfg.QuotaCooldown)
-	} else if wait, ok := c.t.serverWait(resp.Header, now); ok && d.Retry {
+	} else if hasWait && d.Retry {
 		err = resilience.RetryAfter(err, wait)
-		if resp.StatusCode == http.StatusTooManyRequests && c.t.cfg.Limiter != nil {
-			c.t.cfg.Limiter.Cooldown(now.Add(wait))
-		}
 	}
 	if d.Failure {
 		return err

@@ -23,9 +23,11 @@
 //	)
 //
 // [DefaultClassify] documents which outcomes are retried and which count
-// against the breaker: a 429 is retried after the server's wait and
-// becomes a cooldown for every caller of the limiter, but never opens the
-// breaker (quota is not health); an exhausted quota trips the breaker; 408,
+// against the breaker: a 429 is retried after the server's wait but never
+// opens the breaker (quota is not health); its wait becomes a cooldown for
+// every caller of the limiter only when the 429 speaks for the whole
+// account (a rate-limit header says a bucket has 0 left, or the quota is
+// exhausted); an exhausted quota trips the breaker; 408,
 // 409, 5xx and 529 are retried and counted; other 4xx come back at once.
 // Rate-limit headers (x-ratelimit-*, anthropic-ratelimit-*) keep the
 // limiter in line with the server ([ParseLimitStatus]).

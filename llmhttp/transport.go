@@ -69,8 +69,13 @@ type Config struct {
 	// Limiter, when set, is waited on before every attempt for one request
 	// and the request's estimated tokens (EstimateTokens, capped at the
 	// limiter's token capacity). Every response's rate-limit headers
-	// update it (resilience.RateLimiter.Update), and a 429's wait becomes
-	// a cooldown for every caller (resilience.RateLimiter.Cooldown).
+	// update it (resilience.RateLimiter.Update). The wait a 429 asks for
+	// becomes a cooldown for every caller (resilience.RateLimiter.Cooldown)
+	// only when the 429 says the account, not this request, is out of
+	// budget: a rate-limit header reports 0 remaining (x-ratelimit-remaining-requests
+	// or -tokens, anthropic-ratelimit-*-remaining), or the body reports an
+	// exhausted quota ([Decision].Quota). Any other 429 delays only its own
+	// request's retry.
 	Limiter *resilience.RateLimiter
 
 	// EstimateTokens estimates the tokens a request will use from its

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -335,7 +336,7 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // does ("quantized": 6,000 RPM may be enforced as 100 requests per second):
 // fixed windows of one provider second, each admitting RPM/60 requests. It
 // answers the requests beyond with a 429 whose Retry-After is the rest of
-// the window. llmtest's own Limits count fixed windows of a real minute,
+// the window, and whose rate-limit headers say no request is left. llmtest's own Limits count fixed windows of a real minute,
 // which a run of a few seconds never fills; hence this FaultFor. A request
 // it admits goes on to the server's seeded draw (llmtest.Config.Rates).
 type rpmWindow struct {
@@ -371,6 +372,12 @@ func (w *rpmWindow) fault(*llmtest.Request) llmtest.Fault {
 		Message:           fmt.Sprintf("Rate limit reached for requests per min (RPM): Limit %d. Please try again in %v.", w.rpm, wait.Round(time.Millisecond)),
 		RetryAfter:        wait,
 		PreciseRetryAfter: wait,
+		// As OpenAI's 429s do: the bucket is empty until the window ends.
+		Header: http.Header{
+			"X-Ratelimit-Limit-Requests":     {strconv.Itoa(w.rpm)},
+			"X-Ratelimit-Remaining-Requests": {"0"},
+			"X-Ratelimit-Reset-Requests":     {((wait + time.Millisecond - 1) / time.Millisecond * time.Millisecond).String()},
+		},
 	}
 }
 

@@ -36,9 +36,9 @@ func TestChaos(t *testing.T) {
 	rs := runAll(t, small)
 	for _, c := range Clients {
 		r := rs[c]
-		t.Logf("%s: ok %d/%d, requests %d (%.2f per call, %.2f beyond drawn faults), 429s %d (limit %d), p50 %v, p99 %v",
+		t.Logf("%s: ok %d/%d, requests %d (%.2f per call, %.2f beyond drawn faults), 429s %d (limit %d), p50 %v, p99 %v, wall %v",
 			c, r.OK, r.Calls, r.Stats.Requests, r.Amplification(), r.Controlled(), r.Stats.RateLimited, r.Limited,
-			small.Provider(r.Percentile(0.5)), small.Provider(r.Percentile(0.99)))
+			small.Provider(r.Percentile(0.5)), small.Provider(r.Percentile(0.99)), small.Provider(r.Wall))
 
 		// The ledger adds up: the server received exactly the requests the
 		// client side sent; each got a 200, a 429 or a 503, or was a hang
@@ -86,6 +86,9 @@ func TestRPMWindow(t *testing.T) {
 		assert.Equal(t, 429, f.Status, "third request of the window")
 		assert.Equal(t, 70*time.Millisecond, f.PreciseRetryAfter, "wait to the window's end")
 		assert.Equal(t, 70*time.Millisecond, f.RetryAfter, "Retry-After (sent rounded up to a second)")
+		assert.Equal(t, "0", f.Header.Get("x-ratelimit-remaining-requests"), "requests left")
+		assert.Equal(t, "70ms", f.Header.Get("x-ratelimit-reset-requests"), "reset")
+		assert.Equal(t, "120", f.Header.Get("x-ratelimit-limit-requests"), "limit")
 		time.Sleep(70 * time.Millisecond)
 		assert.Zero(t, w.fault(nil), "first request of the next window")
 		assert.Equal(t, 1, w.rejected(), "refused requests")

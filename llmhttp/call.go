@@ -29,6 +29,7 @@ type call struct {
 	breaker    *resilience.Breaker
 
 	n      int            // attempts made
+	took   time.Duration  // the last attempt's time to headers; -1 when Base was not called
 	retry  bool           // the last attempt may be retried
 	resp   *http.Response // the last attempt's response, not yet returned or closed
 	apiErr *APIError      // its error, for a status >= 400
@@ -171,7 +172,9 @@ func (c *call) send(ctx context.Context) error {
 	if d := c.t.cfg.AttemptTimeout; d > 0 {
 		timer = time.AfterFunc(d, func() { cancel(ErrAttemptTimeout) })
 	}
+	sent := time.Now()
 	resp, err := c.t.base.RoundTrip(r)
+	c.took = time.Since(sent)
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		if timer != nil {
 			timer.Stop()

@@ -2,7 +2,6 @@ package llmhttp
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -54,17 +53,7 @@ func TestTransport429CoolsDownEveryCallerOnlyWhenTheAccountIsOut(t *testing.T) {
 					return respond(r, 200, nil, "ok"), nil
 				})
 				tr := newTestTransport(t, Config{Base: base, Retry: exactRetry, Limiter: lim})
-				var wg sync.WaitGroup
-				call := func() {
-					resp, err := post(t, tr, t.Context(), "http://llm.test/", `{}`)
-					if assert.NoError(t, err) {
-						readAll(t, resp)
-					}
-				}
-				wg.Go(call)
-				time.Sleep(time.Second)
-				wg.Go(call) // another caller, after the 429
-				wg.Wait()
+				callsApart(t, tr, 2, time.Second) // B starts after A's 429
 				assert.Equal(t, tt.want, base.sent())
 			})
 		})

@@ -30,7 +30,11 @@
 // exhausted); an exhausted quota trips the breaker; 408,
 // 409, 5xx and 529 are retried and counted; other 4xx come back at once.
 // Rate-limit headers (x-ratelimit-*, anthropic-ratelimit-*) keep the
-// limiter in line with the server ([ParseLimitStatus]).
+// limiter in line with the server ([ParseLimitStatus]). A
+// [resilience.AdaptiveLimiter] set as Config.Adaptive bounds the attempts
+// in flight, learning from each: its limit halves on a 503, a 529, an
+// attempt timeout, a 429 that reports an empty bucket or an answer slower
+// than Config.AdaptiveLatency, and grows after runs of successes.
 //
 // When retries end on an HTTP error, the transport returns the last
 // response unchanged, so the SDK reports its own typed error with the

@@ -78,6 +78,30 @@ type Config struct {
 	// request's retry.
 	Limiter *resilience.RateLimiter
 
+	// Adaptive, when set, bounds how many attempts are in flight at once,
+	// with a limit that adapts to the provider (see [resilience.AdaptiveLimiter]):
+	// each attempt takes a slot before the Limiter and the breaker, and
+	// gives it back, with a verdict, as soon as its response headers
+	// arrive (a streamed body does not hold it) or it fails; a retry's
+	// wait holds no slot. The verdict is the attempt's error as the
+	// limiter's IsOverload judges it: by default a 503 or 529, an attempt
+	// timeout, and a 429 whose rate-limit headers say a bucket is empty
+	// halve the limit; a success grows it; an answer slower than
+	// AdaptiveLatency counts as an overload (an error matching
+	// [resilience.ErrTimeout]). Attempts that say nothing about the
+	// provider's load leave the limit alone: refused by the breaker or the
+	// Limiter, ended by the caller, or a 429 without an empty bucket (an
+	// exhausted quota, or a refusal of that request alone, as for the
+	// Limiter's cooldown). One AdaptiveLimiter may be shared by several
+	// transports to the same provider.
+	Adaptive *resilience.AdaptiveLimiter
+
+	// AdaptiveLatency, with Adaptive, is the time to response headers
+	// above which a successful attempt counts as a sign of overload. 0
+	// means latency alone never shrinks the limit. Allowed only with
+	// Adaptive.
+	AdaptiveLatency time.Duration
+
 	// EstimateTokens estimates the tokens a request will use from its
 	// body, for the Limiter. nil means [DefaultEstimateTokens].
 	EstimateTokens func(body []byte) int
@@ -150,6 +174,10 @@ func (c *Config) validate() error {
 		return bad("StreamIdleTimeout", c.StreamIdleTimeout)
 	case c.MaxBodyBuffer < 0:
 		return bad("MaxBodyBuffer", c.MaxBodyBuffer)
+	case c.AdaptiveLatency < 0:
+		return bad("AdaptiveLatency", c.AdaptiveLatency)
+	case c.AdaptiveLatency > 0 && c.Adaptive == nil:
+		return fmt.Errorf("llmhttp: Config.AdaptiveLatency needs Config.Adaptive: %w", resilience.ErrInvalidArgument)
 	case c.Breaker != nil && c.Breakers != nil:
 		return fmt.Errorf("llmhttp: set Config.Breaker or Config.Breakers, not both: %w", resilience.ErrInvalidArgument)
 	case c.BreakerKey != nil && c.Breakers == nil:
@@ -250,7 +278,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			userOnRetry(ev)
 		}
 	}
-	_, err = resilience.Retry(req.Context(), p, c.attempt)
+	attempt := c.attempt
+	if t.cfg.Adaptive != nil {
+		attempt = c.adaptiveAttempt
+	}
+	_, err = resilience.Retry(req.Context(), p, attempt)
 	return c.finish(err)
 }
 

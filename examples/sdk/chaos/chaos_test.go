@@ -58,13 +58,21 @@ func TestChaos(t *testing.T) {
 	assert.Equal(t, a.Calls, a.Stats.RetryCounts[0], "(a): first requests")
 	assert.Equal(t, a.Stats.Requests-a.Calls, a.Stats.SDKRetries, "(a): SDK retries")
 
-	for _, c := range []Client{Transport, Limited, Adaptive} {
+	for _, c := range []Client{Transport, Limited, Adaptive, InTransport} {
 		r := rs[c]
 		assert.Equal(t, r.Calls, r.OK, "%s: calls succeeded, failures %v", c, r.Failures)
 		assert.Zero(t, r.Stats.SDKRetries, "%s: the SDK retried on its own", c)
 		assert.Equal(t, r.OK, r.Stats.ByStatus[200], "%s: every 200 the server sent ended one call", c)
 		assert.LessOrEqual(t, r.Stats.Requests, MaxAttempts*r.Calls, "%s: attempts per call", c)
 	}
+
+	// Around the SDK call, the AdaptiveLimiter sees only calls, which all
+	// succeed in the end: it never moves. In the transport it sees every
+	// attempt's 429, 503 and timeout, and lowers the limit.
+	assert.Zero(t, rs[Adaptive].Limits.Decreases, "(d): decreases")
+	e := rs[InTransport].Limits
+	assert.Positive(t, e.Decreases, "(e): decreases")
+	assert.Less(t, e.Low, small.Concurrency, "(e): lowest limit")
 
 	b, lim := rs[Transport], rs[Limited]
 	assert.Less(t, lim.Limited, b.Limited, "429s from the RPM limit with the RateLimiter vs without")

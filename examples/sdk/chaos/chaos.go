@@ -276,9 +276,10 @@ func reason(err error) string {
 // does ("quantized": 6,000 RPM may be enforced as 100 requests per second):
 // fixed windows of one provider second, each admitting RPM/60 requests. It
 // answers the requests beyond with a 429 whose Retry-After is the rest of
-// the window, and whose rate-limit headers say no request is left. llmtest's own Limits count fixed windows of a real minute,
-// which a run of a few seconds never fills; hence this FaultFor. A request
-// it admits goes on to the server's seeded draw (llmtest.Config.Rates).
+// the window, and whose rate-limit headers say no request is left.
+// llmtest's own Limits count fixed windows of a real minute, which a run
+// of a few seconds never fills; hence this FaultFor. A request it admits
+// goes on to the server's seeded draw (llmtest.Config.Rates).
 type rpmWindow struct {
 	start    time.Time
 	span     time.Duration

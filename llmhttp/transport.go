@@ -37,7 +37,10 @@ type Config struct {
 	// Base sends each attempt. nil means http.DefaultTransport. It must
 	// end a request when the request's context ends (every net/http
 	// transport does): the attempt timeout and the stream watchdog rely on
-	// it.
+	// it. The context of an attempt answered with a 101 Switching
+	// Protocols ends as soon as the response is handed back, so the
+	// upgraded connection must not depend on it (net/http's does not: it
+	// hands the connection over to the caller).
 	Base http.RoundTripper
 
 	// Retry is the retry policy over attempts. Its zero value makes 3

@@ -3,7 +3,8 @@
 // rate limiter, breaker and attempt timeout, and the upgraded connection
 // comes back untouched, so the SDK talks over it as it would without the
 // transport. A refused handshake reaches the server once: the transport
-// does not retry it, the SDK's own WebSocket recovery decides.
+// does not retry it, the SDK's own WebSocket recovery decides (and, asked
+// for 3 attempts after the server went down, makes exactly 3).
 //
 // It runs offline against a local server that speaks enough of the
 // Responses WebSocket protocol: it answers each response.create with
@@ -19,7 +20,6 @@ import (
 	"fmt"
 	"log"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -70,10 +70,78 @@ func run(ctx context.Context) error {
 	fmt.Printf("  handshakes the server saw: %d (the transport does not retry an upgrade); breaker: %d failure(s)\n",
 		refusing.Handshakes(), res.Breaker.WindowFailures)
 	if refusing.Handshakes() != 1 {
-		fmt.Fprintln(os.Stderr, "unexpected: the refused handshake was retried")
-		os.Exit(1)
+		return fmt.Errorf("websocket: the refused handshake reached the server %d times, want 1", refusing.Handshakes())
 	}
+
+	flaky := NewFlakyServer(http.StatusServiceUnavailable, 1)
+	defer flaky.Close()
+	fmt.Println("\nopenai-go's own recovery, 3 attempts, after the server went down (503):")
+	breaker, err := Redial(ctx, flaky.URL, 3)
+	if err == nil {
+		return errors.New("websocket: recovery from a server that is down succeeded")
+	}
+	fmt.Printf("  error: %v\n", err)
+	fmt.Printf("  handshakes the server saw: %d (the first connection and the SDK's 3); breaker: %d failure(s)\n",
+		flaky.Handshakes(), breaker.WindowFailures)
 	return nil
+}
+
+// Redial connects to the server at baseURL, then asks openai-go to
+// recover the connection with the given number of attempts, as after a
+// dropped connection: the SDK's recovery decides how often to dial, the
+// transport dials each time once. It returns recovery's error and the
+// breaker's counts.
+func Redial(ctx context.Context, baseURL string, attempts int) (resilience.BreakerCounts, error) {
+	client, breaker, closeIdle, err := NewClient(baseURL)
+	if err != nil {
+		return resilience.BreakerCounts{}, err
+	}
+	defer closeIdle()
+	conn, err := client.Responses.Connect(ctx, responses.ResponseConnectionOptions{})
+	if err != nil {
+		return breaker.Counts(), fmt.Errorf("websocket: connect: %w", err)
+	}
+	defer conn.Close()
+	next, err := conn.Recover(ctx, responses.ResponseRecoveryOptions{MaxAttempts: attempts, RetryDelay: time.Millisecond})
+	if err == nil {
+		_ = next.Close()
+	}
+	return breaker.Counts(), err
+}
+
+// NewClient returns openai-go for the provider at baseURL, over an llmhttp
+// transport with a breaker (which never opens: it only counts), a rate
+// limiter and an attempt timeout, with the SDK's retries off; closeIdle
+// closes the transport's idle connections.
+func NewClient(baseURL string) (client openai.Client, breaker *resilience.Breaker, closeIdle func(), err error) {
+	breaker, err = resilience.NewBreaker(resilience.BreakerConfig{FailureRate: 1, Window: time.Hour, MinCalls: 1 << 20})
+	if err != nil {
+		return client, nil, nil, err
+	}
+	limiter, err := resilience.NewRateLimiter(resilience.RateLimit{RequestsPerMinute: 600})
+	if err != nil {
+		return client, nil, nil, err
+	}
+	t, err := llmhttp.NewTransport(llmhttp.Config{
+		Breaker:        breaker,
+		Limiter:        limiter,
+		AttemptTimeout: 10 * time.Second,
+		Retry:          resilience.RetryPolicy{MaxAttempts: 5, BaseDelay: 10 * time.Millisecond},
+		// Set, to show that they leave the upgraded connection alone: a
+		// turn's first delta comes after the server's think time.
+		StreamFirstByteTimeout: time.Millisecond,
+		StreamIdleTimeout:      time.Millisecond,
+	})
+	if err != nil {
+		return client, nil, nil, err
+	}
+	client = openai.NewClient(
+		option.WithBaseURL(baseURL+"/v1/"),
+		option.WithAPIKey("sk-demo"),
+		option.WithHTTPClient(&http.Client{Transport: t}),
+		option.WithMaxRetries(0),
+	)
+	return client, breaker, t.CloseIdleConnections, nil
 }
 
 // Result is what one conversation observed.
@@ -88,35 +156,13 @@ type Result struct {
 // an attempt timeout, sends one response.create per turn, and collects
 // each turn's text from its deltas until response.completed.
 func Converse(ctx context.Context, baseURL string, turns []string) (res Result, err error) {
-	breaker, err := resilience.NewBreaker(resilience.BreakerConfig{FailureRate: 1, Window: time.Hour, MinCalls: 1 << 20})
+	client, breaker, closeIdle, err := NewClient(baseURL)
 	if err != nil {
 		return res, err
 	}
-	limiter, err := resilience.NewRateLimiter(resilience.RateLimit{RequestsPerMinute: 600})
-	if err != nil {
-		return res, err
-	}
-	t, err := llmhttp.NewTransport(llmhttp.Config{
-		Breaker:        breaker,
-		Limiter:        limiter,
-		AttemptTimeout: 10 * time.Second,
-		// Set, to show that they leave the upgraded connection alone: a
-		// turn's first delta comes after the server's think time.
-		StreamFirstByteTimeout: time.Millisecond,
-		StreamIdleTimeout:      time.Millisecond,
-	})
-	if err != nil {
-		return res, err
-	}
-	defer t.CloseIdleConnections()
+	defer closeIdle()
 	defer func() { res.Breaker = breaker.Counts() }() // once the connection is closed
 
-	client := openai.NewClient(
-		option.WithBaseURL(baseURL+"/v1/"),
-		option.WithAPIKey("sk-demo"),
-		option.WithHTTPClient(&http.Client{Transport: t}),
-		option.WithMaxRetries(0),
-	)
 	conn, err := client.Responses.Connect(ctx, responses.ResponseConnectionOptions{})
 	if err != nil {
 		return res, fmt.Errorf("websocket: connect: %w", err)

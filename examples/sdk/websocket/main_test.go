@@ -55,6 +55,19 @@ func TestRefusedHandshakeReachesTheServerOnce(t *testing.T) {
 	}
 }
 
+// openai-go's own WebSocket recovery decides how often to dial again:
+// after the server goes down, Recover with 3 attempts makes exactly 3
+// handshakes, though the transport would retry a plain request 5 times.
+func TestSDKRecoveryDecidesHowOftenToRedial(t *testing.T) {
+	srv := NewFlakyServer(http.StatusServiceUnavailable, 1)
+	defer srv.Close()
+	counts, err := Redial(t.Context(), srv.URL, 3)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "503")
+	assert.Equal(t, 1+3, srv.Handshakes(), "the first connection, then the SDK's 3 attempts")
+	assert.Equal(t, 3, counts.WindowFailures, "each refused handshake counts once")
+}
+
 func TestDemoRuns(t *testing.T) {
 	require.NoError(t, run(t.Context()))
 }

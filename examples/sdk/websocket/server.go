@@ -22,15 +22,21 @@ const ThinkTime = 20 * time.Millisecond
 // (GET /v1/responses, upgraded). It speaks only what the demo needs.
 type Server struct {
 	*httptest.Server
-	refuse     int // when not 0, every handshake is answered with this status
+	refuse     int // when not 0, handshakes after the first accept are answered with this status
+	accept     int // handshakes accepted before refusing
 	handshakes atomic.Int64
 	wg         sync.WaitGroup
 }
 
 // NewServer starts a server; refuse, when not 0, is the status with which
 // it refuses every handshake.
-func NewServer(refuse int) *Server {
-	s := &Server{refuse: refuse}
+func NewServer(refuse int) *Server { return NewFlakyServer(refuse, 0) }
+
+// NewFlakyServer starts a server that accepts the first accept handshakes
+// and refuses every later one with refuse (when not 0), as a provider
+// that goes down while a connection is open.
+func NewFlakyServer(refuse, accept int) *Server {
+	s := &Server{refuse: refuse, accept: accept}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -50,8 +56,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":{"message":"not found","type":"invalid_request_error"}}`, http.StatusNotFound)
 		return
 	}
-	s.handshakes.Add(1)
-	if s.refuse != 0 {
+	if n := s.handshakes.Add(1); s.refuse != 0 && n > int64(s.accept) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(s.refuse)
 		fmt.Fprintf(w, `{"error":{"message":"handshake refused with %d","type":"server_error"}}`, s.refuse)

@@ -44,8 +44,9 @@ type Config struct {
 	Base http.RoundTripper
 
 	// Retry is the retry policy over attempts. Its zero value makes 3
-	// attempts; an upgrade request (a WebSocket handshake) gets one. The transport decides which attempts may be retried
-	// (Classify); a RetryIf set here can only refuse more retries. A
+	// attempts; an upgrade request (a WebSocket handshake) gets one. The
+	// transport decides which attempts may be retried (Classify); a
+	// RetryIf set here can only refuse more retries. A
 	// server's wait (Retry-After) lengthens the delay, capped by
 	// MaxRetryAfter; when the wait cannot fit before the request's
 	// deadline, the transport gives up at once with the last response.
@@ -75,9 +76,10 @@ type Config struct {
 	// update it (resilience.RateLimiter.Update). The wait a 429 asks for
 	// becomes a cooldown for every caller (resilience.RateLimiter.Cooldown)
 	// only when the 429 says the account, not this request, is out of
-	// budget: a rate-limit header reports 0 remaining (x-ratelimit-remaining-requests
-	// or -tokens, anthropic-ratelimit-*-remaining), or the body reports an
-	// exhausted quota ([Decision].Quota). Any other 429 delays only its own
+	// budget: a rate-limit header reports 0 remaining
+	// (x-ratelimit-remaining-requests or -tokens,
+	// anthropic-ratelimit-*-remaining), or the body reports an exhausted
+	// quota ([Decision].Quota). Any other 429 delays only its own
 	// request's retry.
 	Limiter *resilience.RateLimiter
 

@@ -24,10 +24,12 @@ type call struct {
 	rest       io.ReadCloser // the unread rest of a body larger than MaxBodyBuffer
 	restSent   bool          // rest was handed to an attempt
 	replayable bool          // the body can be sent again
+	upgrade    bool          // the request asks to switch protocols: one attempt only
 	tokens     int           // the estimate reserved per attempt
 	breaker    *resilience.Breaker
 
 	n      int            // attempts made
+	took   time.Duration  // the last attempt's time to headers; -1 when Base was not called
 	retry  bool           // the last attempt may be retried
 	resp   *http.Response // the last attempt's response, not yet returned or closed
 	apiErr *APIError      // its error, for a status >= 400
@@ -36,7 +38,7 @@ type call struct {
 // newCall reads what the attempts need from req: the body to replay, the
 // token estimate and the breaker.
 func (t *Transport) newCall(req *http.Request) (*call, error) {
-	c := &call{t: t, req: req, ctx: req.Context(), replayable: true, breaker: t.cfg.Breaker}
+	c := &call{t: t, req: req, ctx: req.Context(), replayable: true, upgrade: isUpgrade(req), breaker: t.cfg.Breaker}
 	if req.Body != nil && req.Body != http.NoBody {
 		buf, complete, err := readUpTo(req.Body, t.cfg.MaxBodyBuffer)
 		if err != nil {
@@ -170,7 +172,16 @@ func (c *call) send(ctx context.Context) error {
 	if d := c.t.cfg.AttemptTimeout; d > 0 {
 		timer = time.AfterFunc(d, func() { cancel(ErrAttemptTimeout) })
 	}
+	sent := time.Now()
 	resp, err := c.t.base.RoundTrip(r)
+	c.took = time.Since(sent)
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		if timer != nil {
+			timer.Stop()
+		}
+		c.switched(resp) // the connection is the caller's: ending actx leaves it open
+		return nil
+	}
 	var prefix []byte
 	if err == nil {
 		if resp.Header == nil {
@@ -219,6 +230,10 @@ func (c *call) send(ctx context.Context) error {
 	}
 	c.apiErr = newAPIError(resp, prefix)
 	err = c.apiErr
+	wait, hasWait := c.t.serverWait(resp.Header, now)
+	if hasWait {
+		c.t.coolDown(resp, d, now.Add(wait))
+	}
 	if d.Quota {
 		c.retry = false
 		if c.breaker != nil {
@@ -226,11 +241,8 @@ func (c *call) send(ctx context.Context) error {
 		}
 		c.t.log.Warn("llmhttp: the provider reports an exhausted quota", "url", c.req.URL.Redacted(),
 			"status", resp.StatusCode, "type", c.apiErr.Type, "breaker_open_for", c.t.cfg.QuotaCooldown)
-	} else if wait, ok := c.t.serverWait(resp.Header, now); ok && d.Retry {
+	} else if hasWait && d.Retry {
 		err = resilience.RetryAfter(err, wait)
-		if resp.StatusCode == http.StatusTooManyRequests && c.t.cfg.Limiter != nil {
-			c.t.cfg.Limiter.Cooldown(now.Add(wait))
-		}
 	}
 	if d.Failure {
 		return err

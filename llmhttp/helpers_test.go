@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resilience-go/resilience"
@@ -203,4 +204,24 @@ func (l *logBuffer) String() string {
 
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// callsApart sends a JSON request through tr from n goroutines, the k-th
+// starting k*gap after the first, and waits for all of them; a failed
+// call fails the test.
+func callsApart(t *testing.T, tr http.RoundTripper, n int, gap time.Duration) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		if i > 0 {
+			time.Sleep(gap)
+		}
+		wg.Go(func() {
+			resp, err := post(t, tr, t.Context(), "http://llm.test/", `{}`)
+			if assert.NoError(t, err) {
+				readAll(t, resp)
+			}
+		})
+	}
+	wg.Wait()
 }

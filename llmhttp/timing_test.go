@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -97,37 +96,6 @@ func TestTransportHonoursTheServersWait(t *testing.T) {
 			})
 		})
 	}
-}
-
-func TestTransport429CoolsDownEveryCaller(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		lim, err := resilience.NewRateLimiter(resilience.RateLimit{})
-		require.NoError(t, err)
-		base := newFakeBase(func(n int, r *http.Request) (*http.Response, error) {
-			if n == 1 {
-				return respond(r, 429, map[string]string{"Retry-After": "7"}, rateBody), nil
-			}
-			return respond(r, 200, nil, "ok"), nil
-		})
-		tr := newTestTransport(t, Config{Base: base, Retry: exactRetry, Limiter: lim})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			resp, err := post(t, tr, t.Context(), "http://llm.test/", `{}`)
-			if assert.NoError(t, err) {
-				readAll(t, resp)
-			}
-		})
-		time.Sleep(time.Second)
-		wg.Go(func() { // another caller, after the 429
-			resp, err := post(t, tr, t.Context(), "http://llm.test/", `{}`)
-			if assert.NoError(t, err) {
-				readAll(t, resp)
-			}
-		})
-		wg.Wait()
-		assert.Equal(t, []time.Duration{0, 7 * time.Second, 7 * time.Second}, base.sent(),
-			"the second caller must wait for the cooldown too")
-	})
 }
 
 func TestTransportGivesUpWhenTheWaitPassesTheDeadline(t *testing.T) {

@@ -37,12 +37,16 @@ type Config struct {
 	// Base sends each attempt. nil means http.DefaultTransport. It must
 	// end a request when the request's context ends (every net/http
 	// transport does): the attempt timeout and the stream watchdog rely on
-	// it.
+	// it. The context of an attempt answered with a 101 Switching
+	// Protocols ends as soon as the response is handed back, so the
+	// upgraded connection must not depend on it (net/http's does not: it
+	// hands the connection over to the caller).
 	Base http.RoundTripper
 
 	// Retry is the retry policy over attempts. Its zero value makes 3
-	// attempts. The transport decides which attempts may be retried
-	// (Classify); a RetryIf set here can only refuse more retries. A
+	// attempts; an upgrade request (a WebSocket handshake) gets one. The
+	// transport decides which attempts may be retried (Classify); a
+	// RetryIf set here can only refuse more retries. A
 	// server's wait (Retry-After) lengthens the delay, capped by
 	// MaxRetryAfter; when the wait cannot fit before the request's
 	// deadline, the transport gives up at once with the last response.
@@ -69,9 +73,39 @@ type Config struct {
 	// Limiter, when set, is waited on before every attempt for one request
 	// and the request's estimated tokens (EstimateTokens, capped at the
 	// limiter's token capacity). Every response's rate-limit headers
-	// update it (resilience.RateLimiter.Update), and a 429's wait becomes
-	// a cooldown for every caller (resilience.RateLimiter.Cooldown).
+	// update it (resilience.RateLimiter.Update). The wait a 429 asks for
+	// becomes a cooldown for every caller (resilience.RateLimiter.Cooldown)
+	// only when the 429 says the account, not this request, is out of
+	// budget: a rate-limit header reports 0 remaining
+	// (x-ratelimit-remaining-requests or -tokens,
+	// anthropic-ratelimit-*-remaining), or the body reports an exhausted
+	// quota ([Decision].Quota). Any other 429 delays only its own
+	// request's retry.
 	Limiter *resilience.RateLimiter
+
+	// Adaptive, when set, bounds how many attempts are in flight at once,
+	// with a limit that adapts to the provider (see [resilience.AdaptiveLimiter]):
+	// each attempt takes a slot before the Limiter and the breaker, and
+	// gives it back, with a verdict, as soon as its response headers
+	// arrive (a streamed body does not hold it) or it fails; a retry's
+	// wait holds no slot. The verdict is the attempt's error as the
+	// limiter's IsOverload judges it: by default a 503 or 529, an attempt
+	// timeout, and a 429 whose rate-limit headers say a bucket is empty
+	// halve the limit; a success grows it; an answer slower than
+	// AdaptiveLatency counts as an overload (an error matching
+	// [resilience.ErrTimeout]). Attempts that say nothing about the
+	// provider's load leave the limit alone: refused by the breaker or the
+	// Limiter, ended by the caller, or a 429 without an empty bucket (an
+	// exhausted quota, or a refusal of that request alone, as for the
+	// Limiter's cooldown). One AdaptiveLimiter may be shared by several
+	// transports to the same provider.
+	Adaptive *resilience.AdaptiveLimiter
+
+	// AdaptiveLatency, with Adaptive, is the time to response headers
+	// above which a successful attempt counts as a sign of overload. 0
+	// means latency alone never shrinks the limit. Allowed only with
+	// Adaptive.
+	AdaptiveLatency time.Duration
 
 	// EstimateTokens estimates the tokens a request will use from its
 	// body, for the Limiter. nil means [DefaultEstimateTokens].
@@ -145,6 +179,10 @@ func (c *Config) validate() error {
 		return bad("StreamIdleTimeout", c.StreamIdleTimeout)
 	case c.MaxBodyBuffer < 0:
 		return bad("MaxBodyBuffer", c.MaxBodyBuffer)
+	case c.AdaptiveLatency < 0:
+		return bad("AdaptiveLatency", c.AdaptiveLatency)
+	case c.AdaptiveLatency > 0 && c.Adaptive == nil:
+		return fmt.Errorf("llmhttp: Config.AdaptiveLatency needs Config.Adaptive: %w", resilience.ErrInvalidArgument)
 	case c.Breaker != nil && c.Breakers != nil:
 		return fmt.Errorf("llmhttp: set Config.Breaker or Config.Breakers, not both: %w", resilience.ErrInvalidArgument)
 	case c.BreakerKey != nil && c.Breakers == nil:
@@ -169,6 +207,9 @@ func (c *Config) validate() error {
 // What RoundTrip returns:
 //   - a response with status < 400: at once, as soon as its headers
 //     arrive; a streaming body is watched for stalls;
+//   - a 101 Switching Protocols: exactly as Base returned it, its Body the
+//     upgraded connection (see the package's WebSocket notes); an upgrade
+//     request (Connection: Upgrade) is never retried;
 //   - a response with an error status, once no retry is left or allowed:
 //     the last response, unchanged and readable, so the SDK reports its
 //     own typed error (or an [*APIError] with Config.ReturnErrors);
@@ -230,7 +271,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	p := t.cfg.Retry
-	if !c.replayable {
+	if !c.replayable || c.upgrade {
 		p.MaxAttempts = 1
 	}
 	userRetryIf, userOnRetry := p.RetryIf, p.OnRetry
@@ -242,7 +283,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			userOnRetry(ev)
 		}
 	}
-	_, err = resilience.Retry(req.Context(), p, c.attempt)
+	attempt := c.attempt
+	if t.cfg.Adaptive != nil {
+		attempt = c.adaptiveAttempt
+	}
+	_, err = resilience.Retry(req.Context(), p, attempt)
 	return c.finish(err)
 }
 

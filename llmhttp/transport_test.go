@@ -259,6 +259,8 @@ func TestNewTransportRejectsBadConfig(t *testing.T) {
 	br := countingBreaker(t)
 	g, err := resilience.NewBreakerGroup(resilience.BreakerGroupConfig{})
 	require.NoError(t, err)
+	adaptive, err := resilience.NewAdaptiveLimiter(resilience.AdaptiveConfig{})
+	require.NoError(t, err)
 	tests := []struct {
 		name string
 		cfg  Config
@@ -272,6 +274,8 @@ func TestNewTransportRejectsBadConfig(t *testing.T) {
 		{"bad retry policy", Config{Retry: resilience.RetryPolicy{MaxAttempts: -1}}},
 		{"Breaker and Breakers", Config{Breaker: br, Breakers: g}},
 		{"BreakerKey without Breakers", Config{BreakerKey: func(*http.Request, string) string { return "" }}},
+		{"negative AdaptiveLatency", Config{Adaptive: adaptive, AdaptiveLatency: -1}},
+		{"AdaptiveLatency without Adaptive", Config{AdaptiveLatency: time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

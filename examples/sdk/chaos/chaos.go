@@ -7,12 +7,12 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 	"github.com/resilience-go/resilience"
 	"github.com/resilience-go/resilience/llmhttp"
 	"github.com/resilience-go/resilience/llmtest"
@@ -111,10 +111,13 @@ const (
 	// Adaptive is Limited with an AdaptiveLimiter around every call, as a
 	// user would wrap the SDK call in a resilience policy.
 	Adaptive
+	// InTransport is Limited with an AdaptiveLimiter in llmhttp.Config,
+	// which learns from every attempt instead of every call.
+	InTransport
 )
 
 // Clients lists the configurations in the order the benchmark runs them.
-var Clients = []Client{SDKRetries, Transport, Limited, Adaptive}
+var Clients = []Client{SDKRetries, Transport, Limited, Adaptive, InTransport}
 
 // String names the configuration.
 func (c Client) String() string {
@@ -127,6 +130,8 @@ func (c Client) String() string {
 		return "(c) llmhttp + RateLimiter"
 	case Adaptive:
 		return "(d) (c) + AdaptiveLimiter"
+	case InTransport:
+		return "(e) (c) + Config.Adaptive"
 	}
 	return fmt.Sprintf("Client(%d)", int(c))
 }
@@ -141,7 +146,7 @@ type Result struct {
 	Limited   int             // 429s from the server's RPM limit
 	Latencies []time.Duration // per call, failed ones included, sorted
 	Wall      time.Duration
-	LastLimit int // the AdaptiveLimiter's limit at the end, or 0
+	Limits    LimitTrace // the AdaptiveLimiter's limit, for (d) and (e)
 }
 
 // Run makes sc.Calls chat completions through openai-go, configured as c,
@@ -179,7 +184,7 @@ func Run(ctx context.Context, sc Scenario, c Client) (Result, error) {
 		base = dt
 	}
 	counter := &countingTransport{next: base}
-	client, adaptive, err := newClient(sc, c, srv.URL, counter)
+	client, err := newClient(sc, c, srv.URL, counter)
 	if err != nil {
 		return Result{}, err
 	}
@@ -196,7 +201,7 @@ func Run(ctx context.Context, sc Scenario, c Client) (Result, error) {
 				if i >= sc.Calls {
 					return
 				}
-				res.Latencies[i], errs[i] = call(ctx, sc, client, adaptive)
+				res.Latencies[i], errs[i] = call(ctx, sc, client.sdk, client.around)
 			}
 		})
 	}
@@ -216,8 +221,8 @@ func Run(ctx context.Context, sc Scenario, c Client) (Result, error) {
 	res.Attempts = int(counter.n.Load())
 	res.Stats = srv.Stats()
 	res.Limited = window.rejected()
-	if adaptive != nil {
-		res.LastLimit = adaptive.Limit()
+	if client.limits != nil {
+		res.Limits = client.limits.snapshot()
 	}
 	return res, nil
 }
@@ -267,77 +272,14 @@ func reason(err error) string {
 	return "other: " + err.Error()
 }
 
-// newClient builds openai-go configured as c over base.
-func newClient(sc Scenario, c Client, url string, base http.RoundTripper) (openai.Client, *resilience.AdaptiveLimiter, error) {
-	opts := []option.RequestOption{option.WithBaseURL(url + "/v1/"), option.WithAPIKey("sk-chaos")}
-	if c == SDKRetries {
-		opts = append(opts, option.WithHTTPClient(&http.Client{Transport: base}),
-			option.WithRequestTimeout(sc.real(AttemptTimeout)))
-		return openai.NewClient(opts...), nil, nil
-	}
-	breaker, err := resilience.NewBreaker(resilience.BreakerConfig{
-		FailureRate:     BreakerRate,
-		Window:          sc.real(BreakerWindow),
-		MinCalls:        BreakerMin,
-		RecoveryTimeout: sc.real(BreakerWait),
-	})
-	if err != nil {
-		return openai.Client{}, nil, err
-	}
-	cfg := llmhttp.Config{
-		Base:           base,
-		Retry:          resilience.RetryPolicy{MaxAttempts: MaxAttempts, BaseDelay: sc.real(BaseDelay), MaxDelay: sc.real(MaxDelay)},
-		Breaker:        breaker,
-		AttemptTimeout: sc.real(AttemptTimeout),
-	}
-	var adaptive *resilience.AdaptiveLimiter
-	if c == Limited || c == Adaptive {
-		// The server's RPM in real time, with by default a burst of one
-		// provider second's share: the server counts per second, not per
-		// minute.
-		cfg.Limiter, err = resilience.NewRateLimiter(resilience.RateLimit{
-			RequestsPerMinute: int(float64(sc.RPM) * sc.Scale),
-			RequestBurst:      sc.burst(),
-		})
-		if err != nil {
-			return openai.Client{}, nil, err
-		}
-	}
-	if c == Adaptive {
-		adaptive, err = resilience.NewAdaptiveLimiter(resilience.AdaptiveConfig{
-			Min: 1, Max: sc.Concurrency, Initial: sc.Concurrency,
-		})
-		if err != nil {
-			return openai.Client{}, nil, err
-		}
-	}
-	t, err := llmhttp.NewTransport(cfg)
-	if err != nil {
-		return openai.Client{}, nil, err
-	}
-	opts = append(opts, option.WithHTTPClient(&http.Client{Transport: t}), option.WithMaxRetries(0))
-	return openai.NewClient(opts...), adaptive, nil
-}
-
-// countingTransport counts the requests it passes on: the attempts the
-// client side sent.
-type countingTransport struct {
-	next http.RoundTripper
-	n    atomic.Int64
-}
-
-func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.n.Add(1)
-	return t.next.RoundTrip(req)
-}
-
 // rpmWindow is the server's own RPM limit, enforced as OpenAI documents it
 // does ("quantized": 6,000 RPM may be enforced as 100 requests per second):
 // fixed windows of one provider second, each admitting RPM/60 requests. It
 // answers the requests beyond with a 429 whose Retry-After is the rest of
-// the window. llmtest's own Limits count fixed windows of a real minute,
-// which a run of a few seconds never fills; hence this FaultFor. A request
-// it admits goes on to the server's seeded draw (llmtest.Config.Rates).
+// the window, and whose rate-limit headers say no request is left.
+// llmtest's own Limits count fixed windows of a real minute, which a run
+// of a few seconds never fills; hence this FaultFor. A request it admits
+// goes on to the server's seeded draw (llmtest.Config.Rates).
 type rpmWindow struct {
 	start    time.Time
 	span     time.Duration
@@ -371,6 +313,12 @@ func (w *rpmWindow) fault(*llmtest.Request) llmtest.Fault {
 		Message:           fmt.Sprintf("Rate limit reached for requests per min (RPM): Limit %d. Please try again in %v.", w.rpm, wait.Round(time.Millisecond)),
 		RetryAfter:        wait,
 		PreciseRetryAfter: wait,
+		// As OpenAI's 429s do: the bucket is empty until the window ends.
+		Header: http.Header{
+			"X-Ratelimit-Limit-Requests":     {strconv.Itoa(w.rpm)},
+			"X-Ratelimit-Remaining-Requests": {"0"},
+			"X-Ratelimit-Reset-Requests":     {((wait + time.Millisecond - 1) / time.Millisecond * time.Millisecond).String()},
+		},
 	}
 }
 

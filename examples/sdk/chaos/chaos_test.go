@@ -36,9 +36,9 @@ func TestChaos(t *testing.T) {
 	rs := runAll(t, small)
 	for _, c := range Clients {
 		r := rs[c]
-		t.Logf("%s: ok %d/%d, requests %d (%.2f per call, %.2f beyond drawn faults), 429s %d (limit %d), p50 %v, p99 %v",
+		t.Logf("%s: ok %d/%d, requests %d (%.2f per call, %.2f beyond drawn faults), 429s %d (limit %d), p50 %v, p99 %v, wall %v",
 			c, r.OK, r.Calls, r.Stats.Requests, r.Amplification(), r.Controlled(), r.Stats.RateLimited, r.Limited,
-			small.Provider(r.Percentile(0.5)), small.Provider(r.Percentile(0.99)))
+			small.Provider(r.Percentile(0.5)), small.Provider(r.Percentile(0.99)), small.Provider(r.Wall))
 
 		// The ledger adds up: the server received exactly the requests the
 		// client side sent; each got a 200, a 429 or a 503, or was a hang
@@ -58,13 +58,21 @@ func TestChaos(t *testing.T) {
 	assert.Equal(t, a.Calls, a.Stats.RetryCounts[0], "(a): first requests")
 	assert.Equal(t, a.Stats.Requests-a.Calls, a.Stats.SDKRetries, "(a): SDK retries")
 
-	for _, c := range []Client{Transport, Limited, Adaptive} {
+	for _, c := range []Client{Transport, Limited, Adaptive, InTransport} {
 		r := rs[c]
 		assert.Equal(t, r.Calls, r.OK, "%s: calls succeeded, failures %v", c, r.Failures)
 		assert.Zero(t, r.Stats.SDKRetries, "%s: the SDK retried on its own", c)
 		assert.Equal(t, r.OK, r.Stats.ByStatus[200], "%s: every 200 the server sent ended one call", c)
 		assert.LessOrEqual(t, r.Stats.Requests, MaxAttempts*r.Calls, "%s: attempts per call", c)
 	}
+
+	// Around the SDK call, the AdaptiveLimiter sees only calls, which all
+	// succeed in the end: it never moves. In the transport it sees every
+	// attempt's 429, 503 and timeout, and lowers the limit.
+	assert.Zero(t, rs[Adaptive].Limits.Decreases, "(d): decreases")
+	e := rs[InTransport].Limits
+	assert.Positive(t, e.Decreases, "(e): decreases")
+	assert.Less(t, e.Low, small.Concurrency, "(e): lowest limit")
 
 	b, lim := rs[Transport], rs[Limited]
 	assert.Less(t, lim.Limited, b.Limited, "429s from the RPM limit with the RateLimiter vs without")
@@ -86,6 +94,9 @@ func TestRPMWindow(t *testing.T) {
 		assert.Equal(t, 429, f.Status, "third request of the window")
 		assert.Equal(t, 70*time.Millisecond, f.PreciseRetryAfter, "wait to the window's end")
 		assert.Equal(t, 70*time.Millisecond, f.RetryAfter, "Retry-After (sent rounded up to a second)")
+		assert.Equal(t, "0", f.Header.Get("x-ratelimit-remaining-requests"), "requests left")
+		assert.Equal(t, "70ms", f.Header.Get("x-ratelimit-reset-requests"), "reset")
+		assert.Equal(t, "120", f.Header.Get("x-ratelimit-limit-requests"), "limit")
 		time.Sleep(70 * time.Millisecond)
 		assert.Zero(t, w.fault(nil), "first request of the next window")
 		assert.Equal(t, 1, w.rejected(), "refused requests")

@@ -2,17 +2,18 @@
 // chat completions at concurrency 50 against the llmtest fake provider,
 // which answers 20% of requests with a 429 (with Retry-After), 5% with a
 // 503, lets 2% hang, and enforces its own requests-per-minute limit. It
-// runs the same workload four times, each on a fresh server with the same
+// runs the same workload five times, each on a fresh server with the same
 // seed:
 //
 //	(a) openai-go's built-in retries alone (2 retries, a per-request timeout)
 //	(b) an llmhttp transport: retries and a circuit breaker, SDK retries off
 //	(c) (b) with a RateLimiter at the server's RPM
 //	(d) (c) with an AdaptiveLimiter around every call
+//	(e) (c) with the AdaptiveLimiter in llmhttp.Config (per attempt)
 //
 // and prints a Markdown table: success rate, requests per call, 429s (drawn
 // at random and from the RPM limit, apart), 5xx, hangs, p50/p99 latency and
-// wall time. Time is scaled so that the four runs take well under a
+// wall time. Time is scaled so that the five runs take about a
 // minute; the table reports provider time.
 //
 //	go run ./chaos [-calls 2000] [-concurrency 50] [-seed 1] [-scale 10] [-rpm 2000] [-burst 0]
@@ -55,7 +56,7 @@ func main() {
 		results = append(results, r)
 	}
 	writeTable(os.Stdout, sc, results)
-	fmt.Printf("\nReal time for the four runs: %v.\n", time.Since(start).Round(100*time.Millisecond))
+	fmt.Printf("\nReal time for the five runs: %v.\n", time.Since(start).Round(100*time.Millisecond))
 	for _, r := range results {
 		if r.Stats.Requests != r.Attempts {
 			log.Fatalf("%s: the server received %d requests but the client sent %d", r.Client, r.Stats.Requests, r.Attempts)
@@ -76,10 +77,12 @@ func writeHeader(w io.Writer, sc Scenario) {
 	fmt.Fprintf(w, "- (b) llmhttp: %d attempts, backoff %v..%v with full jitter and the server's Retry-After, "+
 		"attempt timeout %v, breaker opening at %.0f%% failures over %v; SDK retries off.\n",
 		MaxAttempts, BaseDelay, MaxDelay, AttemptTimeout, 100*BreakerRate, BreakerWindow)
-	fmt.Fprintf(w, "- (c) (b) + RateLimiter: %d RPM with a burst of %d; a 429's wait is a cooldown for every caller.\n",
+	fmt.Fprintf(w, "- (c) (b) + RateLimiter: %d RPM with a burst of %d; a 429 whose headers report 0 requests left pauses every caller for its wait.\n",
 		sc.RPM, sc.burst())
 	fmt.Fprintf(w, "- (d) (c) + AdaptiveLimiter around each SDK call: AIMD between 1 and %d, halving on calls that fail with 429, 503 or a timeout.\n",
 		sc.Concurrency)
+	fmt.Fprintf(w, "- (e) (c) + the same AdaptiveLimiter in llmhttp.Config.Adaptive: it bounds attempts, not calls, and halves on "+
+		"an attempt's 503, timeout, 429 reporting 0 requests left, or an answer slower than %v.\n", AdaptiveLatency)
 	fmt.Fprintf(w, "- Every call has a deadline of %v. Time runs %gx faster than at a real provider "+
 		"(a %v answer takes %v); all times below are provider time, measured and multiplied by %g. "+
 		"openai-go's own backoff for 5xx (0.5 s, 1 s) cannot be scaled, so it shows as %v, %v in (a).\n\n",
@@ -131,8 +134,11 @@ func writeTable(w io.Writer, sc Scenario, rs []Result) {
 		fmt.Fprintf(w, "\n429s without / with the RateLimiter, (b)/(c): in all %s; from the RPM limit %s; drawn at random %s.\n",
 			ratio(b.Stats.RateLimited, c.Stats.RateLimited), ratio(b.Limited, c.Limited), ratio(b.Drawn429(), c.Drawn429()))
 	}
-	if d := find(rs, Adaptive); d != nil {
-		fmt.Fprintf(w, "(d)'s AdaptiveLimiter ended at a limit of %d.\n", d.LastLimit)
+	for _, r := range rs {
+		if l := r.Limits; l != (LimitTrace{}) || r.Client == Adaptive || r.Client == InTransport {
+			fmt.Fprintf(w, "%s: the AdaptiveLimiter's limit went down %d and up %d times, as low as %d, and ended at %d.\n",
+				r.Client, l.Decreases, l.Raises, l.Low, l.Last)
+		}
 	}
 	for _, r := range rs {
 		if len(r.Failures) == 0 {

@@ -31,6 +31,9 @@ type call struct {
 	retry  bool           // the last attempt may be retried
 	resp   *http.Response // the last attempt's response, not yet returned or closed
 	apiErr *APIError      // its error, for a status >= 400
+
+	obs      CallObserver // nil: the call is not observed (observer.go)
+	obsStart time.Time
 }
 
 // newCall reads what the attempts need from req: the body to replay, the
@@ -55,6 +58,7 @@ func (t *Transport) newCall(req *http.Request) (*call, error) {
 			}
 		}
 	}
+	c.startObserving()
 	if t.cfg.Limiter == nil && t.cfg.Breakers == nil {
 		return c, nil
 	}
@@ -105,10 +109,19 @@ func (c *call) body() (io.ReadCloser, func() (io.ReadCloser, error), error) {
 	return c.req.Body, c.req.GetBody, nil // nil or http.NoBody
 }
 
-// attempt is one attempt under the retry policy: the limiter, the breaker,
-// then the request. The limiter is skipped while the breaker is open, so
-// a rejected attempt spends no rate budget.
+// attempt is one attempt under the retry policy, observed when the call
+// is.
 func (c *call) attempt(ctx context.Context) (struct{}, error) {
+	if c.obs != nil {
+		return c.observeAttempt(ctx)
+	}
+	return c.attemptOnce(ctx)
+}
+
+// attemptOnce is one attempt: the limiter, the breaker, then the request.
+// The limiter is skipped while the breaker is open, so a rejected attempt
+// spends no rate budget.
+func (c *call) attemptOnce(ctx context.Context) (struct{}, error) {
 	c.n++
 	c.retry = false
 	c.abandon()
@@ -246,8 +259,18 @@ func (c *call) abandon() {
 	}
 }
 
-// finish turns the retry loop's outcome into RoundTrip's result.
+// finish turns the retry loop's outcome into RoundTrip's result, and
+// reports it when the call is observed.
 func (c *call) finish(err error) (*http.Response, error) {
+	resp, err := c.result(err)
+	if c.obs != nil {
+		c.observeFinish(resp, err)
+	}
+	return resp, err
+}
+
+// result turns the retry loop's outcome into RoundTrip's result.
+func (c *call) result(err error) (*http.Response, error) {
 	if c.rest != nil && !c.restSent {
 		_ = c.rest.Close() // no attempt took the body
 	}

@@ -1,0 +1,5 @@
+package resilienceotel_test
+
+const workerEnv = "RESILIENCEOTEL_TEST_WORKER"
+
+func runWorkerProcess() int { return 0 }

@@ -1,0 +1,5 @@
+package resilienceotel_test
+
+import "strconv"
+
+func itoa(n int) string { return strconv.Itoa(n) }

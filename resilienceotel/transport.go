@@ -117,12 +117,10 @@ func (c *callObserver) EndAttempt(_ context.Context, a llmhttp.AttemptOutcome) {
 	}
 	if a.ErrorType != "" {
 		c.aspan.SetAttributes(keyErrorType.String(a.ErrorType))
-		msg := a.ErrorType
+		msg := http.StatusText(a.StatusCode)
 		if a.Err != nil {
 			msg = a.Err.Error()
 			c.aspan.RecordError(a.Err)
-		} else {
-			msg = http.StatusText(a.StatusCode)
 		}
 		c.aspan.SetStatus(codes.Error, msg)
 	}

@@ -24,16 +24,14 @@ type call struct {
 	rest       io.ReadCloser // the unread rest of a body larger than MaxBodyBuffer
 	restSent   bool          // rest was handed to an attempt
 	replayable bool          // the body can be sent again
+	retry      bool          // the last attempt may be retried
 	tokens     int           // the estimate reserved per attempt
 	breaker    *resilience.Breaker
 
 	n      int            // attempts made
-	retry  bool           // the last attempt may be retried
 	resp   *http.Response // the last attempt's response, not yet returned or closed
 	apiErr *APIError      // its error, for a status >= 400
-
-	obs      CallObserver // nil: the call is not observed (observer.go)
-	obsStart time.Time
+	obs    *observedCall  // nil: the call is not observed (observer.go)
 }
 
 // newCall reads what the attempts need from req: the body to replay, the

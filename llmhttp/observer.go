@@ -120,6 +120,12 @@ func (t *Transport) Observe(o Observer) {
 	t.obs.Store(&observerBox{o: o})
 }
 
+// observedCall is the observer of one call and the time it started.
+type observedCall struct {
+	CallObserver
+	start time.Time
+}
+
 // startObserving asks the transport's observer, if any, to watch c.
 func (c *call) startObserving() {
 	box := c.t.obs.Load()
@@ -128,8 +134,10 @@ func (c *call) startObserving() {
 	}
 	m := readMeta(c.buf)
 	op, provider := describePath(c.req)
-	c.obsStart = time.Now()
-	c.obs = box.o.StartCall(c.ctx, CallInfo{Request: c.req, Operation: op, Provider: provider, Model: m.model})
+	start := time.Now()
+	if o := box.o.StartCall(c.ctx, CallInfo{Request: c.req, Operation: op, Provider: provider, Model: m.model}); o != nil {
+		c.obs = &observedCall{CallObserver: o, start: start}
+	}
 }
 
 // observeAttempt runs one attempt under the call observer.
@@ -152,7 +160,7 @@ func (c *call) observeFinish(resp *http.Response, err error) {
 	out := CallOutcome{Attempts: c.n, Err: err}
 	if resp == nil {
 		out.ErrorType = ErrorType(0, err)
-		out.Duration = time.Since(c.obsStart)
+		out.Duration = time.Since(c.obs.start)
 		c.obs.End(out)
 		return
 	}
@@ -163,11 +171,11 @@ func (c *call) observeFinish(resp *http.Response, err error) {
 			out.Err = newAPIError(resp, nil)
 		}
 		out.ErrorType = ErrorType(resp.StatusCode, nil)
-		out.Duration = time.Since(c.obsStart)
+		out.Duration = time.Since(c.obs.start)
 		c.obs.End(out)
 		return
 	}
-	resp.Body = &observedBody{rc: resp.Body, obs: c.obs, start: c.obsStart, out: out, sniff: newUsageSniffer(isStream(resp))}
+	resp.Body = &observedBody{rc: resp.Body, obs: c.obs, start: c.obs.start, out: out, sniff: newUsageSniffer(isStream(resp))}
 }
 
 // observedBody reports the end of a successful call when its body ends.

@@ -175,6 +175,13 @@ func (c *call) observeFinish(resp *http.Response, err error) {
 		c.obs.End(out)
 		return
 	}
+	if _, rw := resp.Body.(io.Writer); rw || resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection (a WebSocket) is the caller's to keep:
+		// its body must stay writable, so the call ends here.
+		out.Duration = time.Since(c.obs.start)
+		c.obs.End(out)
+		return
+	}
 	resp.Body = &observedBody{rc: resp.Body, obs: c.obs, start: c.obs.start, out: out, sniff: newUsageSniffer(isStream(resp))}
 }
 

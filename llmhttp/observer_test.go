@@ -3,6 +3,7 @@ package llmhttp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -279,4 +280,33 @@ func TestErrorType(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, llmhttp.ErrorType(tc.status, tc.err), "ErrorType(%d, %v)", tc.status, tc.err)
 	}
+}
+
+// rwBody is the body of an upgraded connection: readable and writable.
+type rwBody struct{ io.Reader }
+
+func (rwBody) Write(p []byte) (int, error) { return len(p), nil }
+func (rwBody) Close() error                { return nil }
+
+func TestObserverLeavesUpgradedBodiesAlone(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusSwitchingProtocols, Header: http.Header{"Upgrade": {"websocket"}},
+			Body: rwBody{strings.NewReader("")}, Request: r}, nil
+	})
+	bodyType := func(tr *llmhttp.Transport) string {
+		req, err := http.NewRequest(http.MethodGet, "http://llm.test/v1/realtime", nil)
+		require.NoError(t, err)
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		return fmt.Sprintf("%T", resp.Body)
+	}
+	tr, rec := observed(t, base, llmhttp.Config{})
+	observedType := bodyType(tr)
+	tr.Observe(nil)
+	assert.Equal(t, bodyType(tr), observedType, "the observer does not wrap an upgraded connection's body")
+	events, ends := rec.snapshot()
+	assert.Equal(t, "end ", events[len(events)-1], "the call ends when the connection is handed over")
+	require.Len(t, ends, 1)
+	assert.Equal(t, http.StatusSwitchingProtocols, ends[0].StatusCode)
 }

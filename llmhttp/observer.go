@@ -186,19 +186,27 @@ func (c *call) observeFinish(resp *http.Response, err error) {
 }
 
 // observedBody reports the end of a successful call when its body ends.
+// Close may run while a Read is blocked (net/http allows it), so the usage
+// reader is guarded.
 type observedBody struct {
 	rc    io.ReadCloser
 	obs   CallObserver
 	start time.Time
 	out   CallOutcome
+
+	mu    sync.Mutex
 	sniff *usageSniffer
-	once  sync.Once
+	ended bool
 }
 
 func (b *observedBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if n > 0 {
-		b.sniff.write(p[:n])
+		b.mu.Lock()
+		if !b.ended {
+			b.sniff.write(p[:n])
+		}
+		b.mu.Unlock()
 	}
 	switch {
 	case err == io.EOF:
@@ -215,16 +223,22 @@ func (b *observedBody) Close() error {
 	return err
 }
 
+// end reports the call's end once.
 func (b *observedBody) end(readErr error) {
-	b.once.Do(func() {
-		out := b.out
-		out.Duration = time.Since(b.start)
-		out.Usage, out.ResponseModel = b.sniff.result()
-		if readErr != nil {
-			out.Err, out.ErrorType = readErr, ErrorType(0, readErr)
-		}
-		b.obs.End(out)
-	})
+	b.mu.Lock()
+	if b.ended {
+		b.mu.Unlock()
+		return
+	}
+	b.ended = true
+	out := b.out
+	out.Duration = time.Since(b.start)
+	out.Usage, out.ResponseModel = b.sniff.result()
+	b.mu.Unlock()
+	if readErr != nil {
+		out.Err, out.ErrorType = readErr, ErrorType(0, readErr)
+	}
+	b.obs.End(out)
 }
 
 // ErrorType names the failure of an attempt or a call in a few words, for

@@ -310,3 +310,51 @@ func TestObserverLeavesUpgradedBodiesAlone(t *testing.T) {
 	require.Len(t, ends, 1)
 	assert.Equal(t, http.StatusSwitchingProtocols, ends[0].StatusCode)
 }
+
+// blockingBody blocks Read until closed, as a stream whose server went
+// quiet.
+type blockingBody struct {
+	first  chan struct{} // closed after the first chunk was read
+	closed chan struct{}
+	sent   bool
+}
+
+func (b *blockingBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		close(b.first)
+		return copy(p, "data: {\"model\":\"gpt-4o\",\"usage\":{\"prompt_tokens\":3}}\n"), nil
+	}
+	<-b.closed
+	return 0, errors.New("read on closed body")
+}
+
+func (b *blockingBody) Close() error {
+	select {
+	case <-b.closed:
+	default:
+		close(b.closed)
+	}
+	return nil
+}
+
+func TestObservedBodyClosedDuringRead(t *testing.T) {
+	bb := &blockingBody{first: make(chan struct{}), closed: make(chan struct{})}
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: bb, Request: r}, nil
+	})
+	tr, rec := observed(t, base, llmhttp.Config{})
+	resp, err := call(t, tr, "http://llm.test/v1/chat/completions", `{"model":"gpt-4o","stream":true}`)
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}()
+	<-bb.first
+	require.NoError(t, resp.Body.Close()) // while the copy is blocked in Read
+	<-done
+	_, ends := rec.snapshot()
+	require.Len(t, ends, 1, "the call ends once")
+	assert.Equal(t, int64(3), ends[0].Usage.InputTokens)
+}

@@ -142,7 +142,8 @@ type Breaker struct {
 	slowCall    time.Duration
 	isFailure   func(error) bool
 	onChange    func(from, to State)
-	epoch       time.Time // origin of the breaker's monotonic clock
+	listeners   atomic.Pointer[[]*stateListener] // added by OnStateChange; copy on write
+	epoch       time.Time                        // origin of the breaker's monotonic clock
 
 	mu       sync.Mutex
 	trials   int            // half-open calls in flight in this generation

@@ -236,9 +236,13 @@ func (b *Breaker) setLocked(cur uint64, to State, now int64, openFor time.Durati
 }
 
 func (b *Breaker) notify(t stateChange) {
-	if t.changed() && b.onChange != nil {
+	if !t.changed() {
+		return
+	}
+	if b.onChange != nil {
 		b.onChange(t.from, t.to)
 	}
+	b.notifyListeners(t.from, t.to)
 }
 
 // now reads the breaker's monotonic clock.

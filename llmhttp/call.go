@@ -25,14 +25,15 @@ type call struct {
 	restSent   bool          // rest was handed to an attempt
 	replayable bool          // the body can be sent again
 	upgrade    bool          // the request asks to switch protocols: one attempt only
+	retry      bool          // the last attempt may be retried
+	n          int32         // attempts made (beside the flags: the struct stays in the 128-byte size class)
 	tokens     int           // the estimate reserved per attempt
 	breaker    *resilience.Breaker
 
-	n      int            // attempts made
 	took   time.Duration  // the last attempt's time to headers; -1 when Base was not called
-	retry  bool           // the last attempt may be retried
 	resp   *http.Response // the last attempt's response, not yet returned or closed
 	apiErr *APIError      // its error, for a status >= 400
+	obs    *observedCall  // nil: the call is not observed (observer.go)
 }
 
 // newCall reads what the attempts need from req: the body to replay, the
@@ -57,6 +58,7 @@ func (t *Transport) newCall(req *http.Request) (*call, error) {
 			}
 		}
 	}
+	c.startObserving()
 	if t.cfg.Limiter == nil && t.cfg.Breakers == nil {
 		return c, nil
 	}
@@ -107,10 +109,19 @@ func (c *call) body() (io.ReadCloser, func() (io.ReadCloser, error), error) {
 	return c.req.Body, c.req.GetBody, nil // nil or http.NoBody
 }
 
-// attempt is one attempt under the retry policy: the limiter, the breaker,
-// then the request. The limiter is skipped while the breaker is open, so
-// a rejected attempt spends no rate budget.
+// attempt is one attempt under the retry policy, observed when the call
+// is.
 func (c *call) attempt(ctx context.Context) (struct{}, error) {
+	if c.obs != nil {
+		return c.observeAttempt(ctx)
+	}
+	return c.attemptOnce(ctx)
+}
+
+// attemptOnce is one attempt: the limiter, the breaker, then the request.
+// The limiter is skipped while the breaker is open, so a rejected attempt
+// spends no rate budget.
+func (c *call) attemptOnce(ctx context.Context) (struct{}, error) {
 	c.n++
 	c.retry = false
 	c.abandon()
@@ -209,7 +220,7 @@ func (c *call) send(ctx context.Context) error {
 		if c.ctx.Err() != nil { // the caller gave up: say nothing, retry nothing
 			return uncounted{err}
 		}
-		d := c.t.classify(Attempt{Request: c.req, Number: c.n, Err: err})
+		d := c.t.classify(Attempt{Request: c.req, Number: int(c.n), Err: err})
 		c.retry = d.Retry
 		if d.Failure {
 			return err
@@ -220,7 +231,7 @@ func (c *call) send(ctx context.Context) error {
 	c.t.updateLimiter(resp.Header, now)
 	resp.Request = c.req
 	c.resp = resp
-	d := c.t.classify(Attempt{Request: c.req, Number: c.n, Response: resp, Body: prefix})
+	d := c.t.classify(Attempt{Request: c.req, Number: int(c.n), Response: resp, Body: prefix})
 	c.retry = d.Retry
 	if resp.StatusCode < 400 && !d.Retry && !d.Failure && !d.Quota {
 		if isStream(resp) && (c.t.cfg.StreamFirstByteTimeout > 0 || c.t.cfg.StreamIdleTimeout > 0) {
@@ -258,8 +269,18 @@ func (c *call) abandon() {
 	}
 }
 
-// finish turns the retry loop's outcome into RoundTrip's result.
+// finish turns the retry loop's outcome into RoundTrip's result, and
+// reports it when the call is observed.
 func (c *call) finish(err error) (*http.Response, error) {
+	resp, err := c.result(err)
+	if c.obs != nil {
+		c.observeFinish(resp, err)
+	}
+	return resp, err
+}
+
+// result turns the retry loop's outcome into RoundTrip's result.
+func (c *call) result(err error) (*http.Response, error) {
 	if c.rest != nil && !c.restSent {
 		_ = c.rest.Close() // no attempt took the body
 	}
@@ -272,12 +293,12 @@ func (c *call) finish(err error) (*http.Response, error) {
 	}
 	if err != nil && c.t.cfg.ReturnErrors && c.apiErr != nil {
 		e := c.apiErr
-		e.Attempts = c.n
+		e.Attempts = int(c.n)
 		c.abandon()
 		return nil, e
 	}
 	resp := c.resp
 	c.resp = nil
-	resp.Header.Set(AttemptsHeader, strconv.Itoa(c.n))
+	resp.Header.Set(AttemptsHeader, strconv.Itoa(int(c.n)))
 	return resp, nil
 }

@@ -227,7 +227,8 @@ type Transport struct {
 	base     http.RoundTripper
 	classify func(Attempt) Decision
 	log      *slog.Logger
-	warned   atomic.Bool // the SDK-retry warning was logged
+	warned   atomic.Bool                 // the SDK-retry warning was logged
+	obs      atomic.Pointer[observerBox] // set by Observe; nil: none
 }
 
 var _ http.RoundTripper = (*Transport)(nil)

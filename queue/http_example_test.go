@@ -20,8 +20,10 @@ func ExampleNewHTTPHandler() {
 	client := queue.NewClient(broker)
 	api := queue.NewHTTPHandler(client)
 	do := func(method, target, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json") // every POST must say so
 		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, httptest.NewRequest(method, target, strings.NewReader(body)))
+		api.ServeHTTP(rec, req)
 		return rec
 	}
 

@@ -145,6 +145,14 @@ func TestDashboard(t *testing.T) {
 		}
 	})
 
+	t.Run("a screenshot of the task list with a task running", func(t *testing.T) {
+		task, err := f.client.Enqueue(ctx, taskSteps, map[string]any{"documents": 10})
+		require.NoError(t, err)
+		b.do(t, "open the task list", chromedp.Navigate(f.url(prefix+"/ui/#/tasks")))
+		b.waitJS(t, "its progress at 3 or more", row(task.ID)+`?.querySelector('progress[value]')?.value >= 3`)
+		b.screenshot(t, "dashboard.png")
+	})
+
 	t.Run("phone width and dark mode", func(t *testing.T) {
 		b.do(t, "a phone screen in dark mode",
 			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
@@ -157,7 +165,20 @@ func TestDashboard(t *testing.T) {
 		b.screenshot(t, "dashboard-phone-dark.png")
 	})
 
-	// Closing the tab ends its event streams; the server must not be
-	// left serving them when the fixture stops.
-	assert.Empty(t, b.consoleErrors(), "errors in the browser console")
+	require.Empty(t, b.consoleErrors(), "errors in the browser console")
+
+	t.Run("the page reconnects after the server restarts", func(t *testing.T) {
+		b.do(t, "open the task list", chromedp.Navigate(f.url(prefix+"/ui/#/tasks")))
+		b.waitJS(t, "live", `document.getElementById('conn').textContent === 'live'`)
+		f.stopServer()
+		b.waitJS(t, "shown disconnected", `document.getElementById('conn').classList.contains('down')`)
+		f.restartServer(t)
+		task, err := f.client.Enqueue(ctx, taskGreet, nil)
+		require.NoError(t, err)
+		b.waitJS(t, "live again", `document.getElementById('conn').textContent === 'live'`)
+		b.waitJS(t, "a task enqueued while it was down", row(task.ID)+` !== null`)
+		for _, msg := range b.consoleErrors() {
+			assert.Contains(t, msg, "net::ERR_", "only failed connections while the server was down")
+		}
+	})
 }

@@ -3,6 +3,7 @@ package uitest
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -25,6 +26,7 @@ const (
 // fixture is a queue served over a real port: the API (and dashboard)
 // under prefix, the same in read-only mode under roPrefix, and a worker.
 type fixture struct {
+	handler http.Handler
 	srv     *httptest.Server
 	client  *queue.Client
 	store   *dlq.MemoryStore
@@ -47,6 +49,7 @@ func newFixture(t *testing.T) *fixture {
 	mux := http.NewServeMux()
 	mux.Handle(prefix+"/", http.StripPrefix(prefix, api))
 	mux.Handle(roPrefix+"/", http.StripPrefix(roPrefix, ro))
+	f.handler = mux
 	f.srv = httptest.NewServer(mux)
 
 	w, err := queue.NewWorker(broker, queue.WorkerConfig{Concurrency: 4, DeadLetters: f.store, Logger: quiet})
@@ -84,8 +87,7 @@ func newFixture(t *testing.T) *fixture {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {
-		f.srv.CloseClientConnections()
-		f.srv.Close()
+		f.stopServer()
 		stop()
 		if err := <-done; err != nil {
 			t.Errorf("worker: %v", err)
@@ -97,3 +99,33 @@ func newFixture(t *testing.T) *fixture {
 
 // url returns the absolute URL of a path on the test server.
 func (f *fixture) url(path string) string { return f.srv.URL + path }
+
+// stopServer closes the server and every connection to it (the page's
+// event streams among them).
+func (f *fixture) stopServer() {
+	f.srv.CloseClientConnections()
+	f.srv.Close()
+}
+
+// restartServer starts the server again on the address it had, as a
+// process restarted behind the same URL would.
+func (f *fixture) restartServer(t *testing.T) {
+	t.Helper()
+	addr := f.srv.Listener.Addr().String()
+	var l net.Listener
+	var err error
+	for range 100 { // the port may take a moment to be free again
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("listen on %s again: %v", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(f.handler)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	f.srv = srv
+}

@@ -45,12 +45,8 @@ export function progressOf(t) {
   return h('span', { class: 'progress' });
 }
 
-// pretty formats JSON text (or a value) for a <pre>.
+// pretty formats a JSON value (a payload or result, already decoded) for
+// a <pre>.
 export function pretty(v) {
-  if (v === null || v === undefined) return 'null';
-  try {
-    return JSON.stringify(typeof v === 'string' ? JSON.parse(v) : v, null, 2);
-  } catch {
-    return String(v);
-  }
+  return v === undefined ? 'null' : JSON.stringify(v, null, 2);
 }

@@ -39,11 +39,11 @@ export function overview(q) {
     q.read_only ? h('p', { class: 'muted' }, 'Read-only: changes are turned off on this server.') : null);
 }
 
-function pager(offset, limit, hasNext, href) {
+function pager(offset, limit, shown, hasNext, href) {
   return h('div', { class: 'pager' },
-    offset > 0 ? h('a', { href: href(Math.max(0, offset - limit)) }, '← Newer') : null,
-    h('span', { class: 'muted' }, `from ${offset + 1}`),
-    hasNext ? h('a', { href: href(offset + limit) }, 'Older →') : null);
+    offset > 0 ? h('a', { href: href(Math.max(0, offset - limit)) }, '← Previous') : null,
+    h('span', { class: 'muted' }, shown ? `${offset + 1}–${offset + shown}` : ''),
+    hasNext ? h('a', { href: href(offset + limit) }, 'Next →') : null);
 }
 
 export function tasks(q, list, f) {
@@ -67,7 +67,7 @@ export function tasks(q, list, f) {
       select('queue', q.queues.map((s) => s.queue), f.queue),
       select('state', STATES, f.state)),
     list.tasks.length ? table(head, rows) : h('p', { class: 'muted' }, 'No tasks match.'),
-    pager(f.offset, list.limit, list.tasks.length === list.limit, (o) => taskHref({ ...f, offset: o })));
+    pager(f.offset, list.limit, list.tasks.length, list.tasks.length === list.limit, (o) => taskHref({ ...f, offset: o })));
 }
 
 // taskHref is the location of the task list with filters f.
@@ -122,5 +122,5 @@ export function dead(q, page, offset) {
   return h('section', {},
     h('h2', {}, `Dead letters (${page.total})`),
     page.entries.length ? table(head, rows) : h('p', { class: 'muted' }, 'No dead letters.'),
-    pager(offset, page.limit, page.next_offset !== null, (o) => `#/dead?offset=${o}`));
+    pager(offset, page.entries.length, page.entries.length, page.next_offset !== null, (o) => `#/dead?offset=${o}`));
 }

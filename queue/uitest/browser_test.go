@@ -142,7 +142,7 @@ func darkMode(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
 	return chromedp.Void{}, err
 }
 
-// screenshot saves a full-page PNG into the artifact folder
+// screenshot saves a PNG of the viewport into the artifact folder
 // (RESILIENCE_ARTIFACTS, or a folder under the system's temp dir) and logs
 // where.
 func (b *browser) screenshot(t *testing.T, name string) {
@@ -156,7 +156,7 @@ func (b *browser) screenshot(t *testing.T, name string) {
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, actionTimeout)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}

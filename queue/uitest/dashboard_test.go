@@ -148,9 +148,18 @@ func TestDashboard(t *testing.T) {
 	t.Run("a screenshot of the task list with a task running", func(t *testing.T) {
 		task, err := f.client.Enqueue(ctx, taskSteps, map[string]any{"documents": 10})
 		require.NoError(t, err)
-		b.do(t, "open the task list", chromedp.Navigate(f.url(prefix+"/ui/#/tasks")))
+		b.do(t, "open the task list in a window cut to it",
+			chromedp.EmulateViewport(1100, 420), chromedp.Navigate(f.url(prefix+"/ui/#/tasks")))
 		b.waitJS(t, "its progress at 3 or more", row(task.ID)+`?.querySelector('progress[value]')?.value >= 3`)
 		b.screenshot(t, "dashboard.png")
+
+		b.click(t, "open the task", fmt.Sprintf(`a[href="#/task/%s"]`, task.ID))
+		b.waitJS(t, "its payload", `document.querySelector('pre.payload')?.textContent.includes('"documents": 10')`)
+		b.waitJS(t, "its result once done, without a reload", `document.querySelector('pre.result')?.textContent === '"done"'`)
+		text := eval[string](t, b, `document.querySelector('main').innerText`)
+		for _, want := range []string{"Redeliveries", "Retries", "Enqueued", "Started", "Finished", "SUCCESS", "10/10 embedding"} {
+			assert.Contains(t, text, want, "the task's page")
+		}
 	})
 
 	t.Run("phone width and dark mode", func(t *testing.T) {

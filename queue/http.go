@@ -179,7 +179,7 @@ func NewHTTPHandlerWith(c *Client, cfg HTTPConfig) (http.Handler, error) {
 		a.mux.HandleFunc("POST /dead-letters/{id}/replay", a.replayDead)
 	}
 	a.mux.HandleFunc("GET /ui", redirectToUI)
-	a.mux.Handle("GET /ui/", uiHandler())
+	a.mux.Handle("GET /ui/", uiHandler(cfg.ReadOnly))
 	return a, nil
 }
 

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"embed"
 	"io/fs"
 	"net/http"
@@ -19,11 +20,20 @@ var uiFiles embed.FS
 const uiCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// uiHandler serves the embedded dashboard for paths under /ui/.
-func uiHandler() http.Handler {
+// uiHandler serves the embedded dashboard for paths under /ui/. The page
+// says whether the handler is read-only in its <html data-read-only>, so
+// the dashboard hides its buttons even when the broker cannot answer.
+func uiHandler(readOnly bool) http.Handler {
 	sub, err := fs.Sub(uiFiles, "ui")
 	if err != nil {
 		panic(err) // the embedded tree always has the folder
+	}
+	index, err := fs.ReadFile(sub, "index.html")
+	if err != nil {
+		panic(err)
+	}
+	if readOnly {
+		index = bytes.Replace(index, []byte(`data-read-only="false"`), []byte(`data-read-only="true"`), 1)
 	}
 	files := http.StripPrefix("/ui", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +43,11 @@ func uiHandler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-cache")
+		if r.URL.Path == "/ui/" {
+			h.Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write(index)
+			return
+		}
 		files.ServeHTTP(w, r)
 	})
 }

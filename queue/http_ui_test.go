@@ -44,6 +44,22 @@ func TestHTTPDashboardIsServedUnderAPrefix(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, rec.Code)
 }
 
+// The page says whether the handler is read-only, so the dashboard can hide
+// its buttons even when the broker cannot answer GET /queues.
+func TestHTTPDashboardPageSaysReadOnly(t *testing.T) {
+	for _, readOnly := range []bool{false, true} {
+		_, _, h := httpFixture(t, queue.HTTPConfig{ReadOnly: readOnly})
+		rec := httpDo(h, http.MethodGet, "/ui/", "")
+		require.Equal(t, http.StatusOK, rec.Code)
+		want := `data-read-only="false"`
+		if readOnly {
+			want = `data-read-only="true"`
+		}
+		assert.Contains(t, rec.Body.String(), want, "ReadOnly %v", readOnly)
+		assert.Equal(t, "text/html; charset=utf-8", rec.Header().Get("Content-Type"))
+	}
+}
+
 // The dashboard's files are small, load nothing from another site, and
 // use only relative URLs (so that they work under any prefix).
 func TestDashboardAssetsAreSmallSelfContainedAndRelative(t *testing.T) {

@@ -37,15 +37,47 @@ function route() {
   return { page: 'overview' };
 }
 
+// READ_ONLY is what the server said when it served the page.
+const READ_ONLY = document.documentElement.dataset.readOnly === 'true';
+
+// unsupported returns the message of a 501 (the broker lacks what the
+// route needs), and rethrows anything else.
+function unsupported(e) {
+  if (e instanceof APIError && e.status === 501) return e.message;
+  throw e;
+}
+
+// queues loads the overview; with a broker that keeps no statistics, the
+// dead-letter count alone.
+async function queues() {
+  try {
+    return await getJSON('queues');
+  } catch (e) {
+    const msg = unsupported(e);
+    let dead = null;
+    try {
+      dead = (await getJSON('dead-letters?limit=1')).total;
+    } catch (e2) {
+      if (!(e2 instanceof APIError) || e2.status !== 404) throw e2;
+    }
+    return { queues: [], dead_letters: dead, read_only: READ_ONLY, unsupported: msg };
+  }
+}
+
 // load fetches what the current page shows.
 async function load(r) {
-  const q = await getJSON('queues');
+  const q = await queues();
+  q.read_only = q.read_only || READ_ONLY;
   let data = null;
   if (r.page === 'tasks') {
     const p = new URLSearchParams({ offset: String(r.offset), limit: String(PAGE) });
     if (r.queue) p.set('queue', r.queue);
     if (r.state) p.set('state', r.state);
-    data = await getJSON('tasks?' + p);
+    try {
+      data = await getJSON('tasks?' + p);
+    } catch (e) {
+      data = { tasks: [], limit: PAGE, unsupported: unsupported(e) };
+    }
   } else if (r.page === 'task') {
     data = await getJSON('tasks/' + encodeURIComponent(r.id));
   } else if (r.page === 'dead' && q.dead_letters !== null) {

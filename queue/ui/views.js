@@ -33,7 +33,8 @@ export function overview(q) {
   if (!q.read_only) head.push(['']);
   return h('section', {},
     h('h2', {}, 'Queues'),
-    q.queues.length ? table(head, rows) : h('p', { class: 'muted' }, 'No queues yet.'),
+    q.unsupported ? h('p', { class: 'muted' }, q.unsupported)
+      : q.queues.length ? table(head, rows) : h('p', { class: 'muted' }, 'No queues yet.'),
     q.dead_letters === null ? null : h('p', {},
       'Dead letters: ', h('a', { href: '#/dead', id: 'dead-total' }, String(q.dead_letters))),
     q.read_only ? h('p', { class: 'muted' }, 'Read-only: changes are turned off on this server.') : null);
@@ -66,7 +67,8 @@ export function tasks(q, list, f) {
     h('div', { class: 'filters' },
       select('queue', q.queues.map((s) => s.queue), f.queue),
       select('state', STATES, f.state)),
-    list.tasks.length ? table(head, rows) : h('p', { class: 'muted' }, 'No tasks match.'),
+    list.unsupported ? h('p', { class: 'muted' }, list.unsupported)
+      : list.tasks.length ? table(head, rows) : h('p', { class: 'muted' }, 'No tasks match.'),
     pager(f.offset, list.limit, list.tasks.length, list.tasks.length === list.limit, (o) => taskHref({ ...f, offset: o })));
 }
 

@@ -16,11 +16,12 @@ import (
 
 // Task names the fixture's worker handles.
 const (
-	taskSteps = "report" // reports progress in steps, then succeeds
-	taskBlock = "block"  // runs until its context ends (or 10 s)
-	taskGreet = "greet"  // succeeds at once
-	prefix    = "/admin/queue"
-	roPrefix  = "/readonly"
+	taskSteps   = "report" // reports progress in steps, then succeeds
+	taskBlock   = "block"  // runs until its context ends (or 10 s)
+	taskGreet   = "greet"  // succeeds at once
+	prefix      = "/admin/queue"
+	roPrefix    = "/readonly"
+	plainPrefix = "/plain" // over a broker without statistics or lists
 )
 
 // fixture is a queue served over a real port: the API (and dashboard)
@@ -46,7 +47,12 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	plain, err := queue.NewHTTPHandlerWith(queue.NewClient(plainBroker{broker}), queue.HTTPConfig{DeadLetters: f.store, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
+	mux.Handle(plainPrefix+"/", http.StripPrefix(plainPrefix, plain))
 	mux.Handle(prefix+"/", http.StripPrefix(prefix, api))
 	mux.Handle(roPrefix+"/", http.StripPrefix(roPrefix, ro))
 	f.handler = mux
@@ -96,6 +102,10 @@ func newFixture(t *testing.T) *fixture {
 	})
 	return f
 }
+
+// plainBroker is a broker with none of the optional interfaces (no
+// queue.Inspector: GET /queues and GET /tasks answer 501).
+type plainBroker struct{ queue.Broker }
 
 // url returns the absolute URL of a path on the test server.
 func (f *fixture) url(path string) string { return f.srv.URL + path }

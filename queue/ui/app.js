@@ -103,6 +103,9 @@ function render(r, { q, data }) {
     d.open = openDetails.has(d.dataset.key);
   }
   for (const k of openDetails) if (!keep.has(k)) openDetails.delete(k);
+  for (const btn of view.querySelectorAll('button[data-action="delete"]')) {
+    if (deleteArmed.has(btn.dataset.id)) btn.textContent = DELETE_CONFIRM;
+  }
   main.replaceChildren(view);
   streams.sync(runningIds(r, data));
 }
@@ -174,7 +177,10 @@ async function refresh() {
   }
 }
 
+// deleteArmed holds the dead letter whose Delete was pressed once; the
+// second press deletes it.
 const deleteArmed = new Set();
+const DELETE_CONFIRM = 'Delete for good?';
 
 async function act(btn) {
   const { action, queue, id } = btn.dataset;
@@ -187,7 +193,7 @@ async function act(btn) {
       if (!deleteArmed.has(id)) {
         deleteArmed.clear();
         deleteArmed.add(id);
-        btn.textContent = 'Delete for good?';
+        btn.textContent = DELETE_CONFIRM;
         return;
       }
       deleteArmed.delete(id);

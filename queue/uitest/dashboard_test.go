@@ -88,6 +88,20 @@ func TestDashboard(t *testing.T) {
 		assert.Equal(t, queue.StateSuccess, got.State)
 	})
 
+	t.Run("delete a dead letter from the page, with a second press to confirm", func(t *testing.T) {
+		require.NoError(t, f.store.Push(ctx, dlq.Entry{TaskID: "dead-del", TaskName: taskGreet, Queue: queue.DefaultQueue, Error: "bad input", FailedAt: time.Now()}))
+		del := `[data-dead-id="dead-del"] button[data-action="delete"]`
+		b.waitJS(t, "the new dead letter, without a reload", fmt.Sprintf(`document.querySelector(%q) !== null`, del))
+		b.click(t, "press Delete", del)
+		b.waitJS(t, "asked to confirm", fmt.Sprintf(`document.querySelector(%q)?.textContent === 'Delete for good?'`, del))
+		_, err := f.store.Get(ctx, "dead-del")
+		require.NoError(t, err, "one press deletes nothing")
+		b.click(t, "press Delete again", del)
+		b.waitJS(t, "the dead letter gone from the page", `document.querySelector('[data-dead-id="dead-del"]') === null`)
+		_, err = f.store.Get(ctx, "dead-del")
+		assert.ErrorIs(t, err, dlq.ErrNotFound)
+	})
+
 	t.Run("pause from the page stops workers taking the queue's tasks", func(t *testing.T) {
 		b.do(t, "open the overview", chromedp.Navigate(f.url(prefix+"/ui/#/")))
 		pause := `tr[data-queue="low"] button[data-action="pause"]`

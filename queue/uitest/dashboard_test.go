@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/heapprofiler"
+	"github.com/chromedp/cdproto/memory"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -174,6 +178,53 @@ func TestDashboard(t *testing.T) {
 		for _, want := range []string{"Redeliveries", "Retries", "Enqueued", "Started", "Finished", "SUCCESS", "10/10 embedding"} {
 			assert.Contains(t, text, want, "the task's page")
 		}
+	})
+
+	t.Run("a page open for long holds steady: no growing DOM, listeners or heap", func(t *testing.T) {
+		// Every page visit is a full load and render: 4 pages x 40 rounds
+		// are as many renders as four minutes of polling in which the data
+		// changed every time.
+		cycle := func(rounds int) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(b.ctx, 40*time.Second)
+			defer cancel()
+			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(async () => {
+				const pages = [['#/', 'Queues'], ['#/tasks', 'Tasks'], ['#/dead', 'Dead letters'], ['#/tasks?state=SUCCESS', 'Tasks']];
+				const shown = (title) => new Promise((ok) => { const check = () => {
+					const h2 = document.querySelector('main h2');
+					if (h2 && h2.textContent.startsWith(title) && h2.dataset.seen !== 'yes') { h2.dataset.seen = 'yes'; ok(); }
+					else requestAnimationFrame(check); }; check(); });
+				for (let i = 0; i < %d; i++) for (const [hash, title] of pages) { location.hash = hash; await shown(title); }
+				return true; })()`, rounds), chromedp.EvalAwaitPromise))
+			require.NoError(t, err)
+		}
+		measure := func() (memory.GetDOMCountersResult, float64) {
+			t.Helper()
+			var dom memory.GetDOMCountersResult
+			var heap runtime.GetHeapUsageResult
+			b.do(t, "collect garbage and count", func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+				if _, err := cdp.Call(ctx, tg, heapprofiler.CollectGarbage, cdp.Empty{}); err != nil {
+					return chromedp.Void{}, err
+				}
+				var err error
+				if dom, err = cdp.Call(ctx, tg, memory.GetDOMCounters, cdp.Empty{}); err != nil {
+					return chromedp.Void{}, err
+				}
+				heap, err = cdp.Call(ctx, tg, runtime.GetHeapUsage, cdp.Empty{})
+				return chromedp.Void{}, err
+			})
+			return dom, heap.UsedSize
+		}
+		b.do(t, "open the overview", chromedp.Navigate(f.url(prefix+"/ui/#/")))
+		b.waitJS(t, "the overview", `document.querySelector('tr[data-queue="low"]') !== null`)
+		cycle(10) // warm up: code compiled, caches filled
+		domBefore, heapBefore := measure()
+		cycle(40)
+		domAfter, heapAfter := measure()
+		t.Logf("after 10 rounds: %+v, heap %.0f KB; after 50: %+v, heap %.0f KB", domBefore, heapBefore/1024, domAfter, heapAfter/1024)
+		assert.LessOrEqual(t, domAfter.Nodes, domBefore.Nodes*11/10+50, "DOM nodes")
+		assert.LessOrEqual(t, domAfter.JsEventListeners, domBefore.JsEventListeners+5, "event listeners")
+		assert.Less(t, heapAfter, heapBefore*1.5, "JavaScript heap after 5x the renders")
 	})
 
 	t.Run("phone width and dark mode", func(t *testing.T) {

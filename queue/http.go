@@ -18,7 +18,8 @@ const (
 )
 
 // HTTPConfig configures the handler of [NewHTTPHandlerWith]. The zero value
-// serves the task routes only, with the defaults below.
+// serves the task, queue and dashboard routes without dead letters, open to
+// anyone who can reach it, with the defaults below.
 type HTTPConfig struct {
 	// DeadLetters, when set, adds the dead-letter routes (list, get,
 	// replay, delete) over this store, usually [Worker.DeadLetters]. nil
@@ -50,8 +51,9 @@ type HTTPConfig struct {
 	// for concurrent use). A nil error lets the request through; an error
 	// refuses it with 403, or with 401 when it wraps [ErrUnauthenticated],
 	// and its message is the answer's "error" (write it for the person at
-	// the other end). nil means no check: the handler is open to everyone
-	// who can reach it.
+	// the other end). The answer has no WWW-Authenticate header: for HTTP
+	// basic auth, wrap the handler in middleware that sends the challenge.
+	// nil means no check: the handler is open to everyone who can reach it.
 	Authorize func(r *http.Request) error
 }
 

@@ -96,6 +96,7 @@ func TestDashboard(t *testing.T) {
 		require.NoError(t, f.store.Push(ctx, dlq.Entry{TaskID: "dead-del", TaskName: taskGreet, Queue: queue.DefaultQueue, Error: "bad input", FailedAt: time.Now()}))
 		del := `[data-dead-id="dead-del"] button[data-action="delete"]`
 		b.waitJS(t, "the new dead letter, without a reload", fmt.Sprintf(`document.querySelector(%q) !== null`, del))
+		b.screenshot(t, "dashboard-dead-letters.png")
 		b.click(t, "press Delete", del)
 		b.waitJS(t, "asked to confirm", fmt.Sprintf(`document.querySelector(%q)?.textContent === 'Delete for good?'`, del))
 		_, err := f.store.Get(ctx, "dead-del")
@@ -178,6 +179,7 @@ func TestDashboard(t *testing.T) {
 		for _, want := range []string{"Redeliveries", "Retries", "Enqueued", "Started", "Finished", "SUCCESS", "10/10 embedding"} {
 			assert.Contains(t, text, want, "the task's page")
 		}
+		b.screenshot(t, "dashboard-task.png")
 	})
 
 	t.Run("a page open for long holds steady: no growing DOM, listeners or heap", func(t *testing.T) {

@@ -105,8 +105,9 @@ func NewHTTPHandler(c *Client) http.Handler {
 //     ([Client.List]): {"tasks": [...], "offset", "limit"}, each task as
 //     GET answers it but without payload and result. state is a [State]
 //     name; offset is 0 to [MaxListOffset], limit 1 to [MaxListLimit].
-//   - GET /queues answers {"queues": [[QueueStats]...], "dead_letters":
-//     count or null without a store, "read_only"} ([Client.Stats]).
+//   - GET /queues answers {"queues": [...], "dead_letters": count or null
+//     without a store, "read_only"}, the queues as [QueueStats] objects
+//     ([Client.Stats]).
 //   - POST /queues/{name}/pause and POST /queues/{name}/resume answer 200
 //     {"queue", "paused"} ([Client.PauseQueue], [Client.ResumeQueue]).
 //   - With cfg.DeadLetters: GET /dead-letters?offset=0&limit=50 answers

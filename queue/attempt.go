@@ -75,8 +75,8 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 	hctx, cancel := context.WithCancelCause(settle)
 	defer cancel(nil)
 	th := &taskHandle{Context: hctx, w: w, settle: settle, id: t.ID, token: token, cancel: cancel, softAt: softAt}
-	cw := w.watchCancel(th)
-	defer func() { cw.close(); res.revoked = th.revoked.Load() }()
+	th.watch.start(w.b, begin)
+	defer func() { th.watch.close(); res.revoked = th.revoked.Load() }()
 
 	out := make(chan outcome, 1)
 	go func() {
@@ -99,7 +99,7 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 
 	every := w.cfg.Lease / 3
 	renewAt, soft := begin.Add(every), false
-	timer := time.NewTimer(min(every, w.cfg.SoftTimeLimit))
+	timer := time.NewTimer(th.watch.sooner(begin.Add(min(every, w.cfg.SoftTimeLimit))).Sub(begin))
 	defer timer.Stop()
 	for {
 		select {
@@ -112,11 +112,10 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 		case <-work.Done():
 			cancel(ErrShutdown)
 			return outcome{forced: true}
-		case <-cw.timerC():
-			cw.check()
-		case <-cw.changedC():
-			cw.check()
+		case <-th.watch.changedC():
+			th.watch.check(th, time.Now())
 		case now := <-timer.C:
+			th.watch.tick(th, now)
 			if !now.Before(hardAt) {
 				cancel(ErrTimeLimit)
 				return outcome{err: fmt.Errorf("%w: attempt %d ran longer than %v", ErrTimeLimit, t.Attempt, w.cfg.TimeLimit),
@@ -134,7 +133,7 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 			if !soft {
 				next = minTime(next, softAt)
 			}
-			timer.Reset(minTime(next, hardAt).Sub(now))
+			timer.Reset(th.watch.sooner(minTime(next, hardAt)).Sub(now))
 		}
 	}
 }

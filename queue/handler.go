@@ -72,6 +72,7 @@ type taskHandle struct {
 	softAt          time.Time               // the soft time limit
 	lost            atomic.Bool             // the lease is gone
 	revoked         atomic.Bool             // the task was cancelled (worker_cancel.go)
+	watch           cancelWatch             // watches for the task's cancellation; run loop only
 }
 
 // Value returns the handle itself for handleKey.

@@ -30,40 +30,43 @@ const watchDelay = 20 * time.Millisecond
 // before it tries again.
 const watchRetry = 100 * time.Millisecond
 
-// cancelWatch watches one running attempt for its cancellation. A nil
-// *cancelWatch (a broker that is not a [Watcher]) watches nothing; its
-// channels are nil, so the run loop never selects them.
+// cancelWatch watches one running attempt for its cancellation. It lives in
+// the attempt's taskHandle and is driven by the attempt's run loop: its
+// timer wakes the loop at the watch's start (sooner), and the loop selects
+// its channel (changedC), so a watch costs no allocation, timer or
+// goroutine of its own. The zero value (a broker that is not a [Watcher])
+// watches nothing.
 type cancelWatch struct {
-	w     *Worker
-	wt    Watcher
-	th    *taskHandle
-	timer *time.Timer     // starts (or restarts) the watch
-	ch    <-chan struct{} // the task changed
-	stop  func()          // ends the subscription of ch
+	wt   Watcher         // nil: nothing to watch with
+	at   time.Time       // when to start (or restart) the watch; zero: not pending
+	ch   <-chan struct{} // closed at the task's next change
+	stop func()          // ends the subscription of ch
 }
 
-// watchCancel returns the watch of the attempt th, or nil when the broker
-// cannot announce changes.
-func (w *Worker) watchCancel(th *taskHandle) *cancelWatch {
-	wt, ok := w.b.(Watcher)
-	if !ok {
-		return nil
+// start plans the watch of the attempt th, begun at begin.
+func (c *cancelWatch) start(b Broker, begin time.Time) {
+	if wt, ok := b.(Watcher); ok {
+		c.wt, c.at = wt, begin.Add(watchDelay)
 	}
-	return &cancelWatch{w: w, wt: wt, th: th, timer: time.NewTimer(watchDelay)}
 }
 
-func (c *cancelWatch) timerC() <-chan time.Time {
-	if c == nil || c.timer == nil {
-		return nil
+// sooner returns the earlier of t and the planned start of the watch.
+func (c *cancelWatch) sooner(t time.Time) time.Time {
+	if !c.at.IsZero() && c.at.Before(t) {
+		return c.at
 	}
-	return c.timer.C
+	return t
 }
 
-func (c *cancelWatch) changedC() <-chan struct{} {
-	if c == nil {
-		return nil
+// changedC returns the channel the run loop waits on; nil (never ready)
+// while no subscription is held.
+func (c *cancelWatch) changedC() <-chan struct{} { return c.ch }
+
+// tick starts the watch when its time has come.
+func (c *cancelWatch) tick(th *taskHandle, now time.Time) {
+	if !c.at.IsZero() && !now.Before(c.at) {
+		c.check(th, now)
 	}
-	return c.ch
 }
 
 // check subscribes to the task's next change, then reads the task, so that
@@ -72,41 +75,30 @@ func (c *cancelWatch) changedC() <-chan struct{} {
 // requested. A failed read (the broker is unreachable) ends the
 // subscription and tries again after watchRetry; the renewals go on
 // meanwhile.
-func (c *cancelWatch) check() {
-	c.unsubscribe()
-	c.timer = nil
-	if c.th.lost.Load() || c.th.revoked.Load() {
+func (c *cancelWatch) check(th *taskHandle, now time.Time) {
+	c.close()
+	c.at = time.Time{}
+	if th.lost.Load() || th.revoked.Load() {
 		return
 	}
-	c.ch, c.stop = c.wt.Changed(c.th.id)
-	t, err := c.w.b.Get(c.th.settle, c.th.id)
+	c.ch, c.stop = c.wt.Changed(th.id)
+	t, err := th.w.b.Get(th.settle, th.id)
 	switch {
 	case err == nil && t.CancelRequested:
-		c.unsubscribe()
-		c.th.markRevoked()
+		c.close()
+		th.markRevoked()
 	case err != nil && !errors.Is(err, ErrTaskNotFound):
-		c.unsubscribe()
-		c.timer = time.NewTimer(watchRetry)
+		c.close()
+		c.at = now.Add(watchRetry)
 	}
 }
 
-func (c *cancelWatch) unsubscribe() {
+// close ends the subscription, if any.
+func (c *cancelWatch) close() {
 	if c.stop != nil {
 		c.stop()
 	}
 	c.ch, c.stop = nil, nil
-}
-
-// close ends the watch.
-func (c *cancelWatch) close() {
-	if c == nil {
-		return
-	}
-	c.unsubscribe()
-	if c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
-	}
 }
 
 // markRevoked records that the task was cancelled and cancels the handler

@@ -298,11 +298,16 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// fail answers err: 4xx and 501 with its message, other 5xx with a generic
-// one (the error is logged unless the client went away).
+// fail answers err: 4xx with its message, 501 with the route, other 5xx
+// with a generic message (the error is logged unless the client went away).
 func (a *httpAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
-	if code < 500 || code == http.StatusNotImplemented {
+	if code == http.StatusNotImplemented {
+		// The client's message names Go types; say it in the request's terms.
+		writeError(w, code, fmt.Sprintf("queue: %s %s is not supported by this broker", r.Method, r.URL.Path))
+		return
+	}
+	if code < 500 {
 		var he *httpError
 		if errors.As(err, &he) && he.allow != "" {
 			w.Header().Set("Allow", he.allow)

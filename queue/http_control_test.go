@@ -202,3 +202,23 @@ func TestHTTPGetTaskShowsPayloadHeadersAndRedeliveries(t *testing.T) {
 	assert.JSONEq(t, `{"traceparent": "00-abc-01"}`, string(raw["headers"]))
 	assert.JSONEq(t, `0`, string(raw["redeliveries"]))
 }
+
+// hiddenBroker is a broker with none of the optional interfaces.
+type hiddenBroker struct{ queue.Broker }
+
+func TestHTTPUnsupportedRoutesAre501InTheRequestsTerms(t *testing.T) {
+	b := queue.NewMemoryBroker()
+	defer b.Close()
+	h, err := queue.NewHTTPHandlerWith(queue.NewClient(hiddenBroker{b}), queue.HTTPConfig{})
+	require.NoError(t, err)
+	for _, tt := range []struct{ method, target string }{
+		{http.MethodGet, "/queues"},
+		{http.MethodGet, "/tasks"},
+		{http.MethodDelete, "/tasks/t1"},
+		{http.MethodPost, "/queues/low/pause"},
+	} {
+		rec := httpDo(h, tt.method, tt.target, "")
+		require.Equal(t, http.StatusNotImplemented, rec.Code, "%s %s: body %s", tt.method, tt.target, rec.Body)
+		assert.Equal(t, "queue: "+tt.method+" "+tt.target+" is not supported by this broker", httpErrorOf(t, rec))
+	}
+}

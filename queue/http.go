@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +18,8 @@ const (
 )
 
 // HTTPConfig configures the handler of [NewHTTPHandlerWith]. The zero value
-// serves the task routes only, with the defaults below.
+// serves the task, queue and dashboard routes without dead letters, open to
+// anyone who can reach it, with the defaults below.
 type HTTPConfig struct {
 	// DeadLetters, when set, adds the dead-letter routes (list, get,
 	// replay, delete) over this store, usually [Worker.DeadLetters]. nil
@@ -37,10 +37,30 @@ type HTTPConfig struct {
 	SSEKeepAlive time.Duration
 
 	// Logger receives a record for every answer in the 5xx range, with the
-	// error behind it (the client is told only "internal error"). nil means
-	// [slog.Default].
+	// error behind it (the client is told only "internal error" or "broker
+	// unavailable"). nil means [slog.Default].
 	Logger *slog.Logger
+
+	// ReadOnly, when true, answers 403 to every request that would change
+	// something (enqueue, cancel, pause, resume, replay, delete), and the
+	// dashboard shows no buttons. false (the default) allows them.
+	ReadOnly bool
+
+	// Authorize, when set, is called first for every request, the
+	// dashboard's included, from the request's goroutine (it must be safe
+	// for concurrent use). A nil error lets the request through; an error
+	// refuses it with 403, or with 401 when it wraps [ErrUnauthenticated],
+	// and its message is the answer's "error" (write it for the person at
+	// the other end). The answer has no WWW-Authenticate header: for HTTP
+	// basic auth, wrap the handler in middleware that sends the challenge.
+	// nil means no check: the handler is open to everyone who can reach it.
+	Authorize func(r *http.Request) error
 }
+
+// ErrUnauthenticated, wrapped by the error of [HTTPConfig.Authorize], makes
+// the handler answer 401 (no or bad credentials) instead of 403 (known
+// caller, not allowed).
+var ErrUnauthenticated = errors.New("queue: authentication required")
 
 // NewHTTPHandler returns an HTTP API over c with [HTTPConfig]'s defaults
 // and no dead-letter routes; see [NewHTTPHandlerWith] for the routes. A nil
@@ -56,42 +76,72 @@ func NewHTTPHandler(c *Client) http.Handler {
 }
 
 // NewHTTPHandlerWith returns an HTTP API over c, configured by cfg. Every
-// answer is JSON, errors as {"error": "..."}. Routes (Go 1.22 patterns,
-// relative to where the handler is mounted; http.StripPrefix works):
+// answer but the dashboard's is JSON, errors as {"error": "..."}. Routes (Go
+// 1.22 patterns, relative to where the handler is mounted; http.StripPrefix
+// works, and so does the dashboard under a prefix):
 //
 //   - POST /tasks/{name...} enqueues a task named name (which may contain
-//     '/'). The body (optional) is {"payload": any JSON, "queue": "high",
+//     '/' but may not end in "/events", the path of a task's event stream).
+//     The body (optional) is {"payload": any JSON, "queue": "high",
 //     "max_retries": 3, "delay": "10s", "task_id": "idempotency key"}; all
 //     fields are optional and unknown fields are rejected. It answers 202
 //     {"task_id", "status"} with a Location header naming the task. With a
 //     task_id that exists, the existing task is answered (see [WithTaskID]).
 //   - GET /tasks/{id} answers {"task_id", "name", "queue", "status",
-//     "progress", "result", "error", "attempt", "max_retries", "retries",
-//     "enqueued_at"} plus "not_before", "started_at", "finished_at" and
-//     "expires_at" when set; progress and result are null when absent.
+//     "progress", "payload", "result", "error", "attempt", "max_retries",
+//     "retries", "redeliveries", "enqueued_at"} plus "not_before",
+//     "started_at", "finished_at", "expires_at", "cancel_requested" and
+//     "headers" when set; progress, payload and result are null when absent.
 //   - GET /tasks/{id}/events answers a Server-Sent Events stream of the
 //     same objects, one "event: state" per observed change (see
-//     [Client.Watch]), ending after the one whose status is SUCCESS or
-//     FAILURE (an EventSource should close then, or it reconnects). A
-//     comment line is sent every SSEKeepAlive while nothing changes. When
-//     the task vanishes or the broker fails mid-stream, an "event: error"
-//     with {"error"} ends it. The stream ends when the client disconnects.
+//     [Client.Watch]), ending after the one whose status is done (SUCCESS,
+//     FAILURE, REVOKED; an EventSource should close then, or it
+//     reconnects). A comment line is sent every SSEKeepAlive while nothing
+//     changes. When the task vanishes or the broker fails mid-stream, an
+//     "event: error" with {"error"} ends it.
+//   - DELETE /tasks/{id} cancels the task ([Client.Cancel]) and answers 200
+//     with it as GET does.
+//   - GET /tasks?queue=&state=&offset=0&limit=50 lists tasks newest first
+//     ([Client.List]): {"tasks": [...], "offset", "limit"}, each task as
+//     GET answers it but without payload and result. state is a [State]
+//     name; offset is 0 to [MaxListOffset], limit 1 to [MaxListLimit].
+//   - GET /queues answers {"queues": [...], "dead_letters": count or null
+//     without a store, "read_only"}, the queues as [QueueStats] objects
+//     ([Client.Stats]).
+//   - POST /queues/{name}/pause and POST /queues/{name}/resume answer 200
+//     {"queue", "paused"} ([Client.PauseQueue], [Client.ResumeQueue]).
 //   - With cfg.DeadLetters: GET /dead-letters?offset=0&limit=50 answers
-//     {"entries": [...], "total", "offset", "limit"} (oldest first, limit
-//     1 to 1000); GET /dead-letters/{id} one [dlq.Entry]; POST
+//     {"entries": [...], "total", "offset", "limit", "next_offset"} (oldest
+//     first, limit 1 to 1000, and no more entries than fit in
+//     [MaxDeadLetterPageBytes]; next_offset is where the next page starts,
+//     or null after the last); GET /dead-letters/{id} one [dlq.Entry]; POST
 //     /dead-letters/{id}/replay answers 202 {"task_id", "status",
 //     "replay_of"} (see [Client.Replay]); DELETE /dead-letters/{id} 204.
+//   - GET /ui/ serves the dashboard: HTML, CSS and JavaScript embedded in
+//     the binary, which use the routes above with relative URLs.
+//
+// Every POST must carry "Content-Type: application/json" (415 otherwise),
+// with or without a body: a web page on another site can make a browser
+// send a form or a plain fetch without a CORS preflight, but not one with
+// this header, so no page a user visits can enqueue, replay or pause
+// through their browser. DELETE needs a preflight too, which the handler
+// never grants.
 //
 // Statuses: 400 for malformed JSON, unknown fields, trailing data, a bad
 // task name or id, an unknown queue, a delay that is not a non-negative Go
-// duration, a negative max_retries, or bad paging; 413 for a body over
-// MaxBodyBytes; 404 for an unknown task, entry or route; 405 (with Allow)
-// for a wrong method; 409 when a dead letter cannot be enqueued as it is
-// (its queue is unknown to c); 503 when the broker is closed; 500
+// duration, a negative max_retries, bad paging or an unknown state; 401 or
+// 403 when cfg.Authorize refuses; 403 for a change when cfg.ReadOnly is set;
+// 404 for an unknown task, entry or route; 405 (with Allow) for a wrong
+// method, including POST /tasks without a task name; 409 when a dead letter
+// cannot be enqueued as it is (its queue is unknown to c); 413 for a body
+// over MaxBodyBytes; 415 for a POST that is not JSON; 501 when the broker
+// lacks what a route needs ([ErrUnsupported]); 503 "queue: broker
+// unavailable" when the broker is closed or cannot be reached; 500
 // otherwise.
 //
-// The handler does no authentication or rate limiting: wrap it in your own
-// middleware. Any task name can be enqueued; one without a handler fails
+// The handler is open by default: it does no authentication or rate
+// limiting. Set cfg.Authorize, or wrap it in your own middleware, before
+// you expose it. Any task name can be enqueued; one without a handler fails
 // into the dead letters when a worker claims it.
 //
 // NewHTTPHandlerWith returns an error wrapping [ErrInvalidArgument] for a
@@ -118,14 +168,21 @@ func NewHTTPHandlerWith(c *Client, cfg HTTPConfig) (http.Handler, error) {
 	}
 	a := &httpAPI{c: c, cfg: cfg, mux: http.NewServeMux()}
 	a.mux.HandleFunc("POST /tasks/{name...}", a.enqueue)
+	a.mux.HandleFunc("GET /tasks", a.listTasks)
 	a.mux.HandleFunc("GET /tasks/{id}", a.get)
+	a.mux.HandleFunc("DELETE /tasks/{id}", a.cancel)
 	a.mux.HandleFunc("GET /tasks/{id}/events", a.events)
+	a.mux.HandleFunc("GET /queues", a.queues)
+	a.mux.HandleFunc("POST /queues/{name}/pause", a.pause)
+	a.mux.HandleFunc("POST /queues/{name}/resume", a.resume)
 	if cfg.DeadLetters != nil {
 		a.mux.HandleFunc("GET /dead-letters", a.listDead)
 		a.mux.HandleFunc("GET /dead-letters/{id}", a.getDead)
 		a.mux.HandleFunc("DELETE /dead-letters/{id}", a.deleteDead)
 		a.mux.HandleFunc("POST /dead-letters/{id}/replay", a.replayDead)
 	}
+	a.mux.HandleFunc("GET /ui", redirectToUI)
+	a.mux.Handle("GET /ui/", uiHandler(cfg.ReadOnly))
 	return a, nil
 }
 
@@ -137,7 +194,22 @@ type httpAPI struct {
 }
 
 func (a *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := a.mux.Handler(r); pattern != "" {
+	if a.cfg.Authorize != nil {
+		if err := a.cfg.Authorize(r); err != nil {
+			code := http.StatusForbidden
+			if errors.Is(err, ErrUnauthenticated) {
+				code = http.StatusUnauthorized
+			}
+			writeError(w, code, err.Error())
+			return
+		}
+	}
+	_, pattern := a.mux.Handler(r)
+	if err := a.refuse(r, pattern); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if pattern != "" {
 		a.mux.ServeHTTP(w, r)
 		return
 	}
@@ -174,13 +246,20 @@ func (rw *routeErrorWriter) Write(b []byte) (int, error) {
 	return rw.ResponseWriter.Write(b)
 }
 
-// httpError is an error with the status it is answered with.
+// httpError is an error with the status it is answered with, and the
+// Allow header of a 405.
 type httpError struct {
-	code int
-	msg  string
+	code  int
+	msg   string
+	allow string
 }
 
 func (e *httpError) Error() string { return e.msg }
+
+// badRequest returns a 400 whose message is the formatted text.
+func badRequest(format string, args ...any) error {
+	return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
 
 // writeJSON answers code with v as JSON.
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -211,17 +290,28 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrInvalidArgument), errors.Is(err, ErrUnknownQueue), errors.Is(err, dlq.ErrInvalidArgument):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrUnsupported):
+		return http.StatusNotImplemented
+	case unavailable(err):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
 
-// fail answers err: 4xx with its message, 5xx with a generic one (the
-// error is logged unless the client went away).
+// fail answers err: 4xx with its message, 501 with the route, other 5xx
+// with a generic message (the error is logged unless the client went away).
 func (a *httpAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
+	if code == http.StatusNotImplemented {
+		// The client's message names Go types; say it in the request's terms.
+		writeError(w, code, fmt.Sprintf("queue: %s %s is not supported by this broker", r.Method, r.URL.Path))
+		return
+	}
 	if code < 500 {
+		var he *httpError
+		if errors.As(err, &he) && he.allow != "" {
+			w.Header().Set("Allow", he.allow)
+		}
 		writeError(w, code, err.Error())
 		return
 	}

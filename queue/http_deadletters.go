@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +22,17 @@ const (
 	MaxDeadLetterLimit     = 1000
 )
 
+// MaxDeadLetterPageBytes caps the entries of one GET /dead-letters answer
+// by their JSON size: a page ends before the entry that would pass it
+// (but holds at least one entry), and says where the next page starts. A
+// thousand 1 MiB payloads thus cost the server about 4 MiB per request,
+// not 1 GiB.
+const MaxDeadLetterPageBytes = 4 << 20
+
+// deadLetterBatch is how many entries GET /dead-letters reads from the
+// store at a time while it fills a page.
+const deadLetterBatch = 16
+
 func (a *httpAPI) listDead(w http.ResponseWriter, r *http.Request) {
 	offset, err := queryInt(r, "offset", 0, 0, math.MaxInt)
 	if err != nil {
@@ -32,7 +45,7 @@ func (a *httpAPI) listDead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	store := a.cfg.DeadLetters
-	entries, err := store.List(r.Context(), offset, limit)
+	entries, next, err := deadLetterPage(r.Context(), store, offset, limit, MaxDeadLetterPageBytes)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -42,15 +55,49 @@ func (a *httpAPI) listDead(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if entries == nil {
-		entries = []dlq.Entry{}
+	if next != nil && *next >= total {
+		next = nil
 	}
 	writeJSON(w, http.StatusOK, struct {
-		Entries []dlq.Entry `json:"entries"`
-		Total   int         `json:"total"`
-		Offset  int         `json:"offset"`
-		Limit   int         `json:"limit"`
-	}{entries, total, offset, limit})
+		Entries    []json.RawMessage `json:"entries"`
+		Total      int               `json:"total"`
+		Offset     int               `json:"offset"`
+		Limit      int               `json:"limit"`
+		NextOffset *int              `json:"next_offset"`
+	}{entries, total, offset, limit, next})
+}
+
+// deadLetterPage reads up to limit entries from offset on, in batches, as
+// JSON, and stops before the entry that would take the page past maxBytes
+// (the first entry is always taken). next is the offset after the last
+// entry taken, or nil when the store ran out first.
+func deadLetterPage(ctx context.Context, store dlq.Store, offset, limit, maxBytes int) (page []json.RawMessage, next *int, err error) {
+	page = []json.RawMessage{}
+	size := 0
+	for len(page) < limit {
+		n := min(deadLetterBatch, limit-len(page))
+		batch, err := store.List(ctx, offset+len(page), n)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range batch {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return nil, nil, fmt.Errorf("queue: encode dead letter %q: %w", e.TaskID, err)
+			}
+			if len(page) > 0 && size+len(b) > maxBytes {
+				end := offset + len(page)
+				return page, &end, nil
+			}
+			page = append(page, b)
+			size += len(b) + 1
+		}
+		if len(batch) < n {
+			return page, nil, nil
+		}
+	}
+	end := offset + len(page)
+	return page, &end, nil
 }
 
 func (a *httpAPI) getDead(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +151,7 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		return 0, &httpError{http.StatusBadRequest, fmt.Sprintf("queue: %s %q: want an integer from %d to %d", name, s, lo, hi)}
+		return 0, badRequest("queue: %s %q: want an integer from %d to %d", name, s, lo, hi)
 	}
 	return n, nil
 }

@@ -1,6 +1,7 @@
 package queue_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/resilience-go/resilience/dlq"
 	"github.com/resilience-go/resilience/queue"
 )
 
@@ -51,6 +53,7 @@ func FuzzDecodeEnqueueRequest(f *testing.F) {
 			t.Fatal(err)
 		}
 		req := httptest.NewRequest(http.MethodPost, "/tasks/x", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
 		req.URL.Path = "/tasks/" + name
 		req.URL.RawPath = ""
 		rec := httptest.NewRecorder()
@@ -87,6 +90,63 @@ func FuzzDecodeEnqueueRequest(f *testing.F) {
 			}
 		default:
 			t.Fatalf("status %d for name %q body %q: want 202, a redirect or 4xx; body %s", code, name, body, rec.Body)
+		}
+	})
+}
+
+// FuzzHTTPListQuery sends arbitrary query strings to GET /tasks and GET
+// /dead-letters. The answer must be 200 with a page no longer than its
+// limit, or 400 with a JSON error that says what is allowed; never a panic
+// or a 5xx.
+func FuzzHTTPListQuery(f *testing.F) {
+	for _, q := range []string{
+		"", "queue=default&state=PENDING&offset=0&limit=50", "state=success", "state=DONE", "limit=0",
+		"limit=1001", "limit=-1", "offset=100001", "offset=99999999999999999999", "limit=1e3", "queue=a%20b",
+		"queue=%ZZ", "state=", "page=2", "limit=1&limit=2", "queue=" + strings.Repeat("q", 300), "offset=%00",
+	} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		b := queue.NewMemoryBroker()
+		defer b.Close()
+		c := queue.NewClient(b)
+		for range 3 {
+			if _, err := c.Enqueue(context.Background(), "greet", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h, err := queue.NewHTTPHandlerWith(c, queue.HTTPConfig{DeadLetters: dlq.NewMemoryStore(), Logger: httpDiscard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"/tasks", "/dead-letters"} {
+			req := httptest.NewRequest(http.MethodGet, p, nil)
+			req.URL.RawQuery = rawQuery
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			switch rec.Code {
+			case http.StatusOK:
+				var page struct {
+					Tasks   []json.RawMessage `json:"tasks"`
+					Entries []json.RawMessage `json:"entries"`
+					Limit   int               `json:"limit"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+					t.Fatalf("GET %s?%s: 200 body %q: %v", p, rawQuery, rec.Body, err)
+				}
+				if n := len(page.Tasks) + len(page.Entries); page.Limit < 1 || n > page.Limit {
+					t.Fatalf("GET %s?%s: %d items with limit %d", p, rawQuery, n, page.Limit)
+				}
+			case http.StatusBadRequest:
+				var e struct {
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || !strings.Contains(e.Error, "want") {
+					t.Fatalf("GET %s?%s: 400 body %q does not say what is allowed", p, rawQuery, rec.Body)
+				}
+			default:
+				t.Fatalf("GET %s?%s: status %d, want 200 or 400; body %s", p, rawQuery, rec.Code, rec.Body)
+			}
 		}
 	})
 }

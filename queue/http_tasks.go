@@ -1,12 +1,14 @@
 package queue
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -24,6 +26,9 @@ type enqueueRequest struct {
 	TaskID     string          `json:"task_id"`
 }
 
+// enqueueFields lists the fields of [enqueueRequest] for error messages.
+const enqueueFields = "payload, queue, max_retries, delay, task_id"
+
 // decodeEnqueueRequest reads one JSON object (or nothing) from body and
 // returns the payload and options it asks for, or an *httpError (400 or 413).
 func decodeEnqueueRequest(body io.Reader) (json.RawMessage, []EnqueueOption, error) {
@@ -33,7 +38,10 @@ func decodeEnqueueRequest(body io.Reader) (json.RawMessage, []EnqueueOption, err
 	if err := dec.Decode(&req); err != nil && err != io.EOF {
 		return nil, nil, bodyError("malformed JSON body", err)
 	}
-	if err := dec.Decode(&struct{}{}); err != io.EOF {
+	// The rest is read as raw JSON, not into a struct: an object there is
+	// trailing data, not a field of the request.
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
 		if err == nil {
 			err = errors.New("a second JSON value follows the object")
 		}
@@ -45,15 +53,14 @@ func decodeEnqueueRequest(body io.Reader) (json.RawMessage, []EnqueueOption, err
 	}
 	if req.MaxRetries != nil {
 		if *req.MaxRetries < 0 {
-			return nil, nil, &httpError{http.StatusBadRequest, fmt.Sprintf("queue: max_retries is %d; want 0 or more", *req.MaxRetries)}
+			return nil, nil, badRequest("queue: max_retries is %d; want 0 or more", *req.MaxRetries)
 		}
 		opts = append(opts, WithMaxRetries(*req.MaxRetries))
 	}
 	if req.Delay != "" {
 		d, err := time.ParseDuration(req.Delay)
 		if err != nil || d < 0 {
-			return nil, nil, &httpError{http.StatusBadRequest,
-				fmt.Sprintf("queue: delay %q: want a duration of 0 or more such as \"10s\" or \"1m30s\"", req.Delay)}
+			return nil, nil, badRequest("queue: delay %q: want a duration of 0 or more such as \"10s\" or \"1m30s\"", req.Delay)
 		}
 		opts = append(opts, WithDelay(d))
 	}
@@ -67,13 +74,48 @@ func decodeEnqueueRequest(body io.Reader) (json.RawMessage, []EnqueueOption, err
 }
 
 // bodyError classifies an error reading the body: 413 when it hit the
-// size cap, 400 otherwise.
+// size cap, 400 otherwise, with a message in the request's terms (JSON
+// field names, never Go type names).
 func bodyError(what string, err error) error {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("queue: request body is larger than %d bytes", tooBig.Limit)}
+	var (
+		tooBig   *http.MaxBytesError
+		typeErr  *json.UnmarshalTypeError
+		syntax   *json.SyntaxError
+		unknownF = "json: unknown field "
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return &httpError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("queue: request body is larger than %d bytes", tooBig.Limit)}
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return badRequest("queue: %s: the body is a JSON %s; want an object with the fields %s", what, typeErr.Value, enqueueFields)
+	case errors.As(err, &typeErr):
+		return badRequest("queue: %s: field %q is a JSON %s; want %s", what, typeErr.Field, typeErr.Value, jsonKind(typeErr.Type.Kind()))
+	case errors.As(err, &syntax):
+		return badRequest("queue: %s: %s (at byte %d)", what, strings.TrimPrefix(syntax.Error(), "json: "), syntax.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("queue: %s: the body ends inside a JSON value", what)
+	case strings.HasPrefix(err.Error(), unknownF):
+		return badRequest("queue: %s: unknown field %s; want only %s", what, strings.TrimPrefix(err.Error(), unknownF), enqueueFields)
 	}
-	return &httpError{http.StatusBadRequest, fmt.Sprintf("queue: %s: %v", what, err)}
+	return badRequest("queue: %s: %v", what, err)
+}
+
+// jsonKind names the JSON value a Go kind decodes from.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
 
 func (a *httpAPI) enqueue(w http.ResponseWriter, r *http.Request) {
@@ -116,33 +158,60 @@ func taskLocation(r *http.Request, id string) string {
 
 // taskView is a task as the HTTP API shows it.
 type taskView struct {
-	TaskID     string          `json:"task_id"`
-	Name       string          `json:"name"`
-	Queue      string          `json:"queue"`
-	Status     State           `json:"status"`
-	Progress   *Progress       `json:"progress"`
-	Result     json.RawMessage `json:"result"`
-	Error      string          `json:"error"`
-	Attempt    int             `json:"attempt"`
-	MaxRetries int             `json:"max_retries"`
-	Retries    int             `json:"retries"`
-	EnqueuedAt time.Time       `json:"enqueued_at"`
-	NotBefore  time.Time       `json:"not_before,omitzero"`
-	StartedAt  time.Time       `json:"started_at,omitzero"`
-	FinishedAt time.Time       `json:"finished_at,omitzero"`
-	ExpiresAt  time.Time       `json:"expires_at,omitzero"`
+	TaskID          string            `json:"task_id"`
+	Name            string            `json:"name"`
+	Queue           string            `json:"queue"`
+	Status          State             `json:"status"`
+	Progress        *Progress         `json:"progress"`
+	Payload         json.RawMessage   `json:"payload"`
+	Result          json.RawMessage   `json:"result"`
+	Error           string            `json:"error"`
+	Attempt         int               `json:"attempt"`
+	MaxRetries      int               `json:"max_retries"`
+	Retries         int               `json:"retries"`
+	Redeliveries    int               `json:"redeliveries"`
+	EnqueuedAt      time.Time         `json:"enqueued_at"`
+	NotBefore       time.Time         `json:"not_before,omitzero"`
+	StartedAt       time.Time         `json:"started_at,omitzero"`
+	FinishedAt      time.Time         `json:"finished_at,omitzero"`
+	ExpiresAt       time.Time         `json:"expires_at,omitzero"`
+	CancelRequested bool              `json:"cancel_requested,omitzero"`
+	Headers         map[string]string `json:"headers,omitempty"`
 }
 
 func viewOf(t *Task) taskView {
 	return taskView{
 		TaskID: t.ID, Name: t.Name, Queue: t.Queue, Status: t.State, Progress: t.Progress,
-		Result: t.Result, Error: t.Error, Attempt: t.Attempt, MaxRetries: t.MaxRetries, Retries: t.Retries,
-		EnqueuedAt: t.EnqueuedAt, NotBefore: t.NotBefore, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt, ExpiresAt: t.ExpiresAt,
+		Payload: rawOrNil(t.Payload), Result: rawOrNil(t.Result), Error: t.Error, Attempt: t.Attempt, MaxRetries: t.MaxRetries,
+		Retries: t.Retries, Redeliveries: t.Redeliveries, EnqueuedAt: t.EnqueuedAt, NotBefore: t.NotBefore,
+		StartedAt: t.StartedAt, FinishedAt: t.FinishedAt, ExpiresAt: t.ExpiresAt,
+		CancelRequested: t.CancelRequested, Headers: t.Headers,
 	}
 }
 
-func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
-	t, err := a.c.Get(r.Context(), r.PathValue("id"))
+// rawOrNil returns b, or nil when b is empty (an empty RawMessage does not
+// marshal).
+func rawOrNil(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// listedView is a task as GET /tasks lists it: without payload and result,
+// which may be large (GET /tasks/{id} has them).
+type listedView struct {
+	taskView
+	Payload json.RawMessage `json:"payload,omitempty"` // always nil: hides taskView's
+	Result  json.RawMessage `json:"result,omitempty"`  // always nil: hides taskView's
+}
+
+func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) { a.answerTask(w, r, a.c.Get) }
+
+// answerTask answers the task that op (Get or Cancel) returns for the id
+// in the path.
+func (a *httpAPI) answerTask(w http.ResponseWriter, r *http.Request, op func(context.Context, string) (*Task, error)) {
+	t, err := op(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -29,9 +29,27 @@ func httpFixture(t *testing.T, cfg queue.HTTPConfig) (*queue.MemoryBroker, *queu
 	return b, c, h
 }
 
-// httpDo serves one request and returns the recorded answer.
+// httpDo serves one request and returns the recorded answer. A POST says
+// it is JSON, as the API requires.
 func httpDo(h http.Handler, method, target, body string) *httptest.ResponseRecorder {
+	ct := ""
+	if method == http.MethodPost {
+		ct = "application/json"
+	}
+	return httpDoAs(h, method, target, ct, body)
+}
+
+// httpDoAs is httpDo with the given Content-Type ("" for none).
+func httpDoAs(h http.Handler, method, target, contentType, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return httpRecord(h, req)
+}
+
+// httpRecord serves req and returns the recorded answer.
+func httpRecord(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
@@ -249,7 +267,7 @@ func TestHTTPRouteErrorsAreJSON(t *testing.T) {
 		wantCode     int
 		wantAllow    string
 	}{
-		{http.MethodDelete, "/tasks/t1", 405, "GET, HEAD, POST"},
+		{http.MethodPut, "/tasks/t1", 405, "DELETE, GET, HEAD, POST"},
 		{http.MethodPut, "/tasks/chat/completions", 405, "POST"},
 		{http.MethodPatch, "/tasks/t1/events", 405, "GET, HEAD, POST"},
 		{http.MethodGet, "/nope", 404, ""},

@@ -156,7 +156,9 @@ func run(ctx context.Context, ln net.Listener, cfg config, out io.Writer) error 
 // printUsage prints where the API is and curl commands to try.
 func printUsage(out io.Writer, base string, cfg config) {
 	fmt.Fprintf(out, "task API on %s (simulated LLM: %v latency, %.0f%% transient failures)\n\n", base, cfg.latency, 100*cfg.failRate)
-	fmt.Fprintf(out, `Try:
+	fmt.Fprintf(out, `Dashboard: %[1]s/ui/
+
+Try:
   # a chat completion on the high-priority queue; answers {"task_id": ..., "status": "PENDING"}
   curl -s -X POST %[1]s/tasks/chat/completions -d '{"messages": [{"role": "user", "content": "Explain backpressure in one sentence."}], "priority": "high"}'
   # its status, progress and result
@@ -170,7 +172,7 @@ func printUsage(out io.Writer, base string, cfg config) {
   curl -s %[1]s/dead-letters
   # after the outage, replay a dead letter
   curl -s -X PUT %[1]s/simulator/outage -d '{"down": false}'
-  curl -s -X POST %[1]s/dead-letters/TASK_ID/replay
+  curl -s -X POST -H 'Content-Type: application/json' %[1]s/dead-letters/TASK_ID/replay
 
 `, base)
 }

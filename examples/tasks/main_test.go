@@ -78,6 +78,7 @@ func (s *server) do(method, path, body string, wantCode int, out any) {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
 	require.NoError(s.t, err)
+	req.Header.Set("Content-Type", "application/json") // the queue's API refuses other POSTs
 	resp, err := s.http.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()

@@ -214,21 +214,35 @@ func (x *taskIndex) insert(e *entry) {
 		x.level = h
 	}
 	p := &x.head
+	if first := p.next(0); first == nil || newer(e, first) {
+		// The usual case, a task newer than every other: it goes first at
+		// each of its levels, without walking the taller ones.
+		for i := range h {
+			x.linkAfter(p, e, i)
+		}
+		x.n++
+		return
+	}
 	for i := x.level - 1; i >= 0; i-- {
 		for nx := p.next(i); nx != nil && newer(nx, e); nx = p.next(i) {
 			p = nx
 		}
 		if i < h {
-			nx := p.next(i)
-			e.setNext(i, nx)
-			e.setPrev(i, p)
-			p.setNext(i, e)
-			if nx != nil {
-				nx.setPrev(i, e)
-			}
+			x.linkAfter(p, e, i)
 		}
 	}
 	x.n++
+}
+
+// linkAfter links e after p at level i.
+func (x *taskIndex) linkAfter(p, e *entry, i int) {
+	nx := p.next(i)
+	e.setNext(i, nx)
+	e.setPrev(i, p)
+	p.setNext(i, e)
+	if nx != nil {
+		nx.setPrev(i, e)
+	}
 }
 
 // remove unlinks e, which must be in x.

@@ -43,9 +43,10 @@ type cancelWatch struct {
 	stop func()          // ends the subscription of ch
 }
 
-// start plans the watch of the attempt th, begun at begin.
-func (c *cancelWatch) start(b Broker, begin time.Time) {
-	if wt, ok := b.(Watcher); ok {
+// start plans the watch, with wt (nil: no watch), of an attempt begun at
+// begin.
+func (c *cancelWatch) start(wt Watcher, begin time.Time) {
+	if wt != nil {
 		c.wt, c.at = wt, begin.Add(watchDelay)
 	}
 }

@@ -127,14 +127,17 @@ const idxMaxLevel = 16
 
 // idxNode is an entry's place in a taskIndex: its key and its links. Level
 // 0 links are inline; the 1 in 4 entries that reach higher levels get a
-// slice, so most entries cost no allocation.
+// slice, so most entries cost no allocation. The small fields come last
+// and share one word with the entry's fifo mark: an entry is allocated for
+// every task.
 type idxNode struct {
 	qi   *queueInfo // the task's queue, kept from its first tracking
-	cls  class      // counted class; classNone when untracked
 	enq  int64      // EnqueuedAt in Unix nanoseconds: the index key
-	h    int8       // height in the skip list, 0 before the first insertion
 	link [2]*entry  // level 0: next (older), prev (newer)
 	up   []*entry   // levels 1..h-1: next at 2(i-1), prev at 2(i-1)+1
+	cls  class      // counted class; classNone when untracked
+	h    int8       // height in the skip list, 0 before the first insertion
+	dead bool       // taken out of its ready fifo in place (heap.go)
 }
 
 func (n *idxNode) next(i int) *entry {

@@ -24,8 +24,8 @@ type noWatch struct {
 
 // cancelRunning enqueues a task whose handler blocks until its ctx ends,
 // lets it run for after, cancels it, and returns how long (fake time) its
-// ctx took to end after the Cancel, with the cause and the final task.
-func cancelRunning(t *testing.T, b queue.Broker, cfg queue.WorkerConfig, after time.Duration) (time.Duration, error, *queue.Task) {
+// ctx took to end after the Cancel, the final task, and the ctx's cause.
+func cancelRunning(t *testing.T, b queue.Broker, cfg queue.WorkerConfig, after time.Duration) (time.Duration, *queue.Task, error) {
 	t.Helper()
 	w := newWorker(t, b, cfg)
 	started := make(chan struct{})
@@ -49,7 +49,7 @@ func cancelRunning(t *testing.T, b queue.Broker, cfg queue.WorkerConfig, after t
 	took := time.Since(sent)
 	final := wait(t, c, task.ID)
 	require.NoError(t, stop())
-	return took, cause, final
+	return took, final, cause
 }
 
 // TestWorkerCancelReachesHandlerWithin100ms cancels a running task on the
@@ -61,7 +61,7 @@ func TestWorkerCancelReachesHandlerWithin100ms(t *testing.T) {
 	for _, after := range []time.Duration{time.Millisecond, 5 * time.Second} {
 		t.Run(after.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				took, cause, final := cancelRunning(t, queue.NewMemoryBroker(), queue.WorkerConfig{Concurrency: 1}, after)
+				took, final, cause := cancelRunning(t, queue.NewMemoryBroker(), queue.WorkerConfig{Concurrency: 1}, after)
 				require.ErrorIs(t, cause, queue.ErrRevoked)
 				require.LessOrEqual(t, took, 100*time.Millisecond, "the cancellation took %v to reach the handler", took)
 				require.Equal(t, queue.StateRevoked, final.State)
@@ -79,7 +79,7 @@ func TestWorkerCancelWithoutWatcherWithinOneRenewal(t *testing.T) {
 		m := queue.NewMemoryBroker()
 		b := noWatch{Broker: m, Canceler: m}
 		const lease = 3 * time.Second
-		took, cause, final := cancelRunning(t, b, queue.WorkerConfig{Concurrency: 1, Lease: lease}, 100*time.Millisecond)
+		took, final, cause := cancelRunning(t, b, queue.WorkerConfig{Concurrency: 1, Lease: lease}, 100*time.Millisecond)
 		require.ErrorIs(t, cause, queue.ErrRevoked)
 		require.LessOrEqual(t, took, lease/3)
 		require.Greater(t, took, 100*time.Millisecond, "without a watch only the renewal can bring it")

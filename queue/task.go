@@ -137,7 +137,7 @@ type Task struct {
 
 // DefaultRetries is the [Task.MaxRetries] of a task enqueued without
 // [WithMaxRetries]: the worker's [WorkerConfig.Retry] policy decides (3
-// retries with the default policy, as in the seed's max_retries=3).
+// retries with the default policy, as Celery's default max_retries=3).
 const DefaultRetries = -1
 
 // Clone returns a deep copy of t (its byte slices and Progress copied).

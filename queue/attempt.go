@@ -84,7 +84,7 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 	defer cancel(nil)
 	th := &taskHandle{Context: hctx, w: w, settle: settle, id: t.ID, token: token, cancel: cancel, softAt: softAt}
 	keeper.watch(th.markLost, th.markRevoked)
-	th.watch.start(w.b, begin)
+	th.watch.start(w.watcher, begin)
 	defer func() { th.watch.close(); res.revoked = th.revoked.Load() }()
 
 	out := make(chan outcome, 1)
@@ -274,7 +274,9 @@ func (w *Worker) release(ctx context.Context, t *Task, token string) {
 // gone, settle reads the task: if it is in state want (none for a change
 // that cannot be told apart from a lease running out) at this attempt, the
 // earlier call made the change, which is logged at debug level instead of
-// as a lost lease.
+// as a lost lease. It returns nil when the change was made, and otherwise
+// the last error: one wrapping [ErrRevoked] when the broker ended the task
+// REVOKED instead (a cancelled task; logged at info level).
 func (w *Worker) settle(ctx context.Context, t *Task, op string, want State, uncertain bool, call func(context.Context) error) error {
 	deadline := time.Now().Add(w.cfg.Lease)
 	delay := 10 * time.Millisecond

@@ -154,3 +154,30 @@ func TestWithHeadersBadInput(t *testing.T) {
 	require.Equal(t, map[string]string{"tenant": "acme"}, got.Headers, "WithHeaders copies its map")
 	require.Equal(t, fmt.Sprint(got.Headers), fmt.Sprint(task.Headers))
 }
+
+// TestCancelKeepsFIFOOrder cancels tasks in the middle of a queue: the
+// others are claimed in their order, and the cancelled ones never.
+func TestCancelKeepsFIFOOrder(t *testing.T) {
+	ctx := context.Background()
+	b := queue.NewMemoryBroker()
+	c := queue.NewClient(b)
+	var ids []string
+	for i := range 6 {
+		task, err := c.Enqueue(ctx, "n", i)
+		require.NoError(t, err)
+		ids = append(ids, task.ID)
+	}
+	for _, i := range []int{0, 2, 3, 5} {
+		_, err := c.Cancel(ctx, ids[i])
+		require.NoError(t, err)
+	}
+	for _, want := range []int{1, 4} {
+		got, _, err := b.Claim(ctx, []string{queue.QueueDefault}, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, ids[want], got.ID)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	_, _, err := b.Claim(short, []string{queue.QueueDefault}, time.Minute)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a cancelled task was claimed")
+}

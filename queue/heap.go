@@ -11,7 +11,6 @@ type entry struct {
 	at    int64  // heap key: not-before, lease expiry or result expiry (UnixNano)
 	hi    int    // index in the heap holding the entry; -1 when in none
 
-	dead      bool          // taken out of its ready fifo in place (a revoked task)
 	cancelTTL time.Duration // result TTL of a requested cancellation
 	idxNode                 // place in the per-queue, per-state index (memory_index.go)
 }

@@ -127,14 +127,17 @@ const idxMaxLevel = 16
 
 // idxNode is an entry's place in a taskIndex: its key and its links. Level
 // 0 links are inline; the 1 in 4 entries that reach higher levels get a
-// slice, so most entries cost no allocation.
+// slice, so most entries cost no allocation. The small fields come last
+// and share one word with the entry's fifo mark: an entry is allocated for
+// every task.
 type idxNode struct {
 	qi   *queueInfo // the task's queue, kept from its first tracking
-	cls  class      // counted class; classNone when untracked
 	enq  int64      // EnqueuedAt in Unix nanoseconds: the index key
-	h    int8       // height in the skip list, 0 before the first insertion
 	link [2]*entry  // level 0: next (older), prev (newer)
 	up   []*entry   // levels 1..h-1: next at 2(i-1), prev at 2(i-1)+1
+	cls  class      // counted class; classNone when untracked
+	h    int8       // height in the skip list, 0 before the first insertion
+	dead bool       // taken out of its ready fifo in place (heap.go)
 }
 
 func (n *idxNode) next(i int) *entry {
@@ -214,21 +217,35 @@ func (x *taskIndex) insert(e *entry) {
 		x.level = h
 	}
 	p := &x.head
+	if first := p.next(0); first == nil || newer(e, first) {
+		// The usual case, a task newer than every other: it goes first at
+		// each of its levels, without walking the taller ones.
+		for i := range h {
+			x.linkAfter(p, e, i)
+		}
+		x.n++
+		return
+	}
 	for i := x.level - 1; i >= 0; i-- {
 		for nx := p.next(i); nx != nil && newer(nx, e); nx = p.next(i) {
 			p = nx
 		}
 		if i < h {
-			nx := p.next(i)
-			e.setNext(i, nx)
-			e.setPrev(i, p)
-			p.setNext(i, e)
-			if nx != nil {
-				nx.setPrev(i, e)
-			}
+			x.linkAfter(p, e, i)
 		}
 	}
 	x.n++
+}
+
+// linkAfter links e after p at level i.
+func (x *taskIndex) linkAfter(p, e *entry, i int) {
+	nx := p.next(i)
+	e.setNext(i, nx)
+	e.setPrev(i, p)
+	p.setNext(i, e)
+	if nx != nil {
+		nx.setPrev(i, e)
+	}
 }
 
 // remove unlinks e, which must be in x.

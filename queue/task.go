@@ -16,7 +16,8 @@ type State string
 
 // The states of a task. A task moves PENDING → STARTED → (PROCESSING) →
 // SUCCESS or FAILURE, with RETRY between attempts and back to PENDING when
-// its lease was lost or it was handed back at shutdown.
+// its lease was lost or it was handed back at shutdown; [Client.Cancel]
+// ends it REVOKED from any state that is not final.
 const (
 	// StatePending: enqueued and waiting to be claimed (or for its delay).
 	StatePending State = "PENDING"
@@ -122,7 +123,7 @@ type Task struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 	// StartedAt is when the latest attempt started.
 	StartedAt time.Time `json:"started_at,omitzero"`
-	// FinishedAt is when the task reached SUCCESS or FAILURE.
+	// FinishedAt is when the task reached SUCCESS, FAILURE or REVOKED.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// ExpiresAt is when a done task and its result are removed.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`

@@ -37,6 +37,7 @@ type Worker struct {
 	handleErr []error
 	stopRun   context.CancelCauseFunc // set while Run runs: Handle's mistake stops it
 	running   atomic.Bool
+	watcher   Watcher // b as a Watcher, or nil (worker_cancel.go)
 }
 
 // NewWorker returns a worker of b configured by cfg. A nil b or a bad
@@ -56,8 +57,9 @@ func NewWorker(b Broker, cfg WorkerConfig) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: WorkerConfig.Alerts: %w", ErrInvalidArgument, err)
 	}
+	watcher, _ := b.(Watcher)
 	return &Worker{
-		b: b, cfg: cfg, weights: weights, rec: rec, log: cfg.Logger,
+		b: b, cfg: cfg, weights: weights, rec: rec, log: cfg.Logger, watcher: watcher,
 		handlers: make(map[string]HandlerFunc), wrapped: make(map[string]HandlerFunc),
 	}, nil
 }

@@ -37,16 +37,16 @@ const watchRetry = 100 * time.Millisecond
 // goroutine of its own. The zero value (a broker that is not a [Watcher])
 // watches nothing.
 type cancelWatch struct {
-	wt   Watcher         // nil: nothing to watch with
 	at   time.Time       // when to start (or restart) the watch; zero: not pending
 	ch   <-chan struct{} // closed at the task's next change
 	stop func()          // ends the subscription of ch
 }
 
-// start plans the watch of the attempt th, begun at begin.
-func (c *cancelWatch) start(b Broker, begin time.Time) {
-	if wt, ok := b.(Watcher); ok {
-		c.wt, c.at = wt, begin.Add(watchDelay)
+// start plans the watch of an attempt begun at begin, when wt (the
+// worker's broker as a Watcher) is not nil.
+func (c *cancelWatch) start(wt Watcher, begin time.Time) {
+	if wt != nil {
+		c.at = begin.Add(watchDelay)
 	}
 }
 
@@ -81,7 +81,7 @@ func (c *cancelWatch) check(th *taskHandle, now time.Time) {
 	if th.lost.Load() || th.revoked.Load() {
 		return
 	}
-	c.ch, c.stop = c.wt.Changed(th.id)
+	c.ch, c.stop = th.w.watcher.Changed(th.id)
 	t, err := th.w.b.Get(th.settle, th.id)
 	switch {
 	case err == nil && t.CancelRequested:

@@ -24,8 +24,8 @@ type noWatch struct {
 
 // cancelRunning enqueues a task whose handler blocks until its ctx ends,
 // lets it run for after, cancels it, and returns how long (fake time) its
-// ctx took to end after the Cancel, with the cause and the final task.
-func cancelRunning(t *testing.T, b queue.Broker, cfg queue.WorkerConfig, after time.Duration) (time.Duration, error, *queue.Task) {
+// ctx took to end after the Cancel, the final task, and the ctx's cause.
+func cancelRunning(t *testing.T, b queue.Broker, cfg queue.WorkerConfig, after time.Duration) (time.Duration, *queue.Task, error) {
 	t.Helper()
 	w := newWorker(t, b, cfg)
 	started := make(chan struct{})
@@ -49,7 +49,7 @@ func cancelRunning(t *testing.T, b queue.Broker, cfg queue.WorkerConfig, after t
 	took := time.Since(sent)
 	final := wait(t, c, task.ID)
 	require.NoError(t, stop())
-	return took, cause, final
+	return took, final, cause
 }
 
 // TestWorkerCancelReachesHandlerWithin100ms cancels a running task on the
@@ -61,7 +61,7 @@ func TestWorkerCancelReachesHandlerWithin100ms(t *testing.T) {
 	for _, after := range []time.Duration{time.Millisecond, 5 * time.Second} {
 		t.Run(after.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				took, cause, final := cancelRunning(t, queue.NewMemoryBroker(), queue.WorkerConfig{Concurrency: 1}, after)
+				took, final, cause := cancelRunning(t, queue.NewMemoryBroker(), queue.WorkerConfig{Concurrency: 1}, after)
 				require.ErrorIs(t, cause, queue.ErrRevoked)
 				require.LessOrEqual(t, took, 100*time.Millisecond, "the cancellation took %v to reach the handler", took)
 				require.Equal(t, queue.StateRevoked, final.State)
@@ -79,7 +79,7 @@ func TestWorkerCancelWithoutWatcherWithinOneRenewal(t *testing.T) {
 		m := queue.NewMemoryBroker()
 		b := noWatch{Broker: m, Canceler: m}
 		const lease = 3 * time.Second
-		took, cause, final := cancelRunning(t, b, queue.WorkerConfig{Concurrency: 1, Lease: lease}, 100*time.Millisecond)
+		took, final, cause := cancelRunning(t, b, queue.WorkerConfig{Concurrency: 1, Lease: lease}, 100*time.Millisecond)
 		require.ErrorIs(t, cause, queue.ErrRevoked)
 		require.LessOrEqual(t, took, lease/3)
 		require.Greater(t, took, 100*time.Millisecond, "without a watch only the renewal can bring it")
@@ -170,4 +170,66 @@ func newWorkerLogging(t *testing.T, b queue.Broker, cfg queue.WorkerConfig, h sl
 	w, err := queue.NewWorker(b, cfg)
 	require.NoError(t, err)
 	return w
+}
+
+// TestReportProgressAfterCancel has a handler report progress after its
+// task was cancelled, on a broker that announces nothing: ReportProgress
+// returns ErrRevoked and the handler's ctx ends with that cause, before any
+// renewal.
+func TestReportProgressAfterCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := queue.NewMemoryBroker()
+		b := noWatch{Broker: m, Canceler: m}
+		c := queue.NewClient(b)
+		w := newWorker(t, b, queue.WorkerConfig{Concurrency: 1})
+		cancelled := make(chan struct{})
+		got := make(chan error, 2)
+		w.Handle("n", func(ctx context.Context, task *queue.Task) (any, error) {
+			_, err := c.Cancel(ctx, task.ID)
+			require.NoError(t, err)
+			got <- queue.ReportProgress(ctx, queue.Progress{Current: 1, Total: 2})
+			got <- context.Cause(ctx)
+			close(cancelled)
+			return "done", nil
+		})
+		stop := start(w)
+		task, err := c.Enqueue(context.Background(), "n", nil)
+		require.NoError(t, err)
+		<-cancelled
+		require.ErrorIs(t, <-got, queue.ErrRevoked, "ReportProgress")
+		require.ErrorIs(t, <-got, queue.ErrRevoked, "the handler's ctx cause")
+		final := wait(t, c, task.ID)
+		require.NoError(t, stop())
+		require.Equal(t, queue.StateRevoked, final.State)
+		require.Equal(t, &queue.Progress{Current: 1, Total: 2}, final.Progress, "the progress reported is kept")
+	})
+}
+
+// TestCancelledTaskHandedBackAtShutdownIsRevoked cancels a task whose
+// handler ignores its ctx while the worker shuts down: the hand-back at the
+// end of the grace ends it REVOKED, not PENDING.
+func TestCancelledTaskHandedBackAtShutdownIsRevoked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := queue.NewMemoryBroker()
+		c := queue.NewClient(m)
+		w := newWorker(t, m, queue.WorkerConfig{Concurrency: 1, ShutdownTimeout: time.Second})
+		started := make(chan struct{})
+		release := make(chan struct{})
+		w.Handle("stubborn", func(context.Context, *queue.Task) (any, error) {
+			close(started)
+			<-release // ignores its ctx
+			return nil, nil
+		})
+		stop := start(w)
+		task, err := c.Enqueue(context.Background(), "stubborn", nil)
+		require.NoError(t, err)
+		<-started
+		_, err = m.Cancel(context.Background(), task.ID, time.Hour)
+		require.NoError(t, err)
+		require.NoError(t, stop())
+		close(release)
+		got, err := c.Get(context.Background(), task.ID)
+		require.NoError(t, err)
+		require.Equal(t, queue.StateRevoked, got.State)
+	})
 }

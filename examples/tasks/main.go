@@ -160,13 +160,13 @@ func printUsage(out io.Writer, base string, cfg config) {
 
 Try:
   # a chat completion on the high-priority queue; answers {"task_id": ..., "status": "PENDING"}
-  curl -s -X POST %[1]s/tasks/chat/completions -d '{"messages": [{"role": "user", "content": "Explain backpressure in one sentence."}], "priority": "high"}'
+  curl -s -X POST %[1]s/tasks/chat/completions -H 'Content-Type: application/json' -d '{"messages": [{"role": "user", "content": "Explain backpressure in one sentence."}], "priority": "high"}'
   # its status, progress and result
   curl -s %[1]s/tasks/TASK_ID
   # its state changes as Server-Sent Events, until it ends
   curl -sN %[1]s/tasks/TASK_ID/events
   # a batch embedding that reports progress per batch
-  curl -s -X POST %[1]s/tasks/embeddings/batch -d '{"documents": ["a", "b", "c", "d", "e"], "batch_size": 2}'
+  curl -s -X POST %[1]s/tasks/embeddings/batch -H 'Content-Type: application/json' -d '{"documents": ["a", "b", "c", "d", "e"], "batch_size": 2}'
   # an outage: tasks exhaust their retries and land in the dead letters
   curl -s -X PUT %[1]s/simulator/outage -d '{"down": true}'
   curl -s %[1]s/dead-letters

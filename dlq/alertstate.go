@@ -117,9 +117,11 @@ var _ AlertReader = (*MemoryStore)(nil)
 
 // FailureCounts implements [AlertReader]: it returns the counters of the
 // given window length that are in their current window by [time.Now], most
-// failures first, ties by name, at most limit. It takes O(c log c) time for
-// the c counters the store holds (at most about twice the counters still in
-// their window, or 64), whatever the number of entries.
+// failures first, ties by name, at most limit. It keeps only the best limit
+// counters while it scans, so it takes O(c log limit + c) time and one
+// allocation of min(limit, c) counts for the c counters the store holds (at
+// most about twice the counters still in their window, or 64), whatever the
+// number of entries.
 func (s *MemoryStore) FailureCounts(ctx context.Context, window time.Duration, limit int) ([]FailureCount, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -130,26 +132,36 @@ func (s *MemoryStore) FailureCounts(ctx context.Context, window time.Duration, l
 	if limit < 0 {
 		return nil, invalid("FailureCounts limit must be >= 0, got %d", limit)
 	}
+	if limit == 0 {
+		return []FailureCount{}, nil
+	}
 	now := time.Now()
 	idx := windowIndex(now, window)
 	start := time.Unix(0, idx*int64(window)).UTC()
 
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	// out stays sorted and never grows past limit, so its one allocation
+	// is all the call makes.
 	out := make([]FailureCount, 0, min(limit, len(s.counts)))
-	if limit > 0 {
-		for k, c := range s.counts {
-			if k.window == window && c.index == idx {
-				out = append(out, FailureCount{TaskName: k.name, Failures: c.count, WindowStart: start})
-			}
+	for k, c := range s.counts {
+		if k.window != window || c.index != idx {
+			continue
 		}
-	}
-	s.mu.Unlock()
-
-	slices.SortFunc(out, func(a, b FailureCount) int {
-		return cmp.Or(cmp.Compare(b.Failures, a.Failures), cmp.Compare(a.TaskName, b.TaskName))
-	})
-	if len(out) > limit {
-		out = slices.Clip(out[:limit])
+		fc := FailureCount{TaskName: k.name, Failures: c.count, WindowStart: start}
+		if len(out) == limit && byFailures(fc, out[limit-1]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(out, fc, byFailures)
+		if len(out) == limit {
+			out = out[:limit-1]
+		}
+		out = slices.Insert(out, i, fc)
 	}
 	return out, nil
+}
+
+// byFailures orders counts most failures first, then by task name.
+func byFailures(a, b FailureCount) int {
+	return cmp.Or(cmp.Compare(b.Failures, a.Failures), cmp.Compare(a.TaskName, b.TaskName))
 }

@@ -1,9 +1,13 @@
 package dlq_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -148,5 +152,44 @@ func TestRecorderAlertStatesErrors(t *testing.T) {
 	cancel()
 	if _, err := rec.AlertStates(ctx, 10); !errors.Is(err, context.Canceled) {
 		t.Errorf("AlertStates with a done context: got error %v, want one wrapping %v", err, context.Canceled)
+	}
+}
+
+// TestMemoryStoreFailureCountsMatchSortedModel counts random failures of
+// many names and checks every limit against a plain sort of all the counts,
+// so the bounded selection keeps exactly the best ones in order.
+func TestMemoryStoreFailureCountsMatchSortedModel(t *testing.T) {
+	s := dlq.NewMemoryStore()
+	rng := rand.New(rand.NewPCG(3, 4))
+	model := map[string]int64{}
+	for range 2000 {
+		name := fmt.Sprintf("task-%03d", rng.IntN(150))
+		if _, err := s.CountFailure(t.Context(), name, 1000*time.Hour); err != nil {
+			t.Fatalf("CountFailure: got error %v, want nil", err)
+		}
+		model[name]++
+	}
+	want := make([]dlq.FailureCount, 0, len(model))
+	for name, n := range model {
+		want = append(want, dlq.FailureCount{TaskName: name, Failures: n})
+	}
+	slices.SortFunc(want, func(a, b dlq.FailureCount) int {
+		return cmp.Or(cmp.Compare(b.Failures, a.Failures), cmp.Compare(a.TaskName, b.TaskName))
+	})
+	for _, limit := range []int{1, 2, 7, 50, len(want) - 1, len(want), len(want) + 10} {
+		got, err := s.FailureCounts(t.Context(), 1000*time.Hour, limit)
+		if err != nil {
+			t.Fatalf("FailureCounts(%d): got error %v, want nil", limit, err)
+		}
+		w := want[:min(limit, len(want))]
+		if len(got) != len(w) {
+			t.Fatalf("FailureCounts(%d): got %d counts, want %d", limit, len(got), len(w))
+		}
+		for i := range w {
+			if got[i].TaskName != w[i].TaskName || got[i].Failures != w[i].Failures {
+				t.Fatalf("FailureCounts(%d)[%d]: got %s=%d, want %s=%d",
+					limit, i, got[i].TaskName, got[i].Failures, w[i].TaskName, w[i].Failures)
+			}
+		}
 	}
 }

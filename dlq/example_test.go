@@ -124,3 +124,34 @@ func ExampleRecorder() {
 	// ALERT: summarize failed 3 times within 1h0m0s (last: job-3)
 	// dead letters: 5
 }
+
+// AlertStates reads the failure counts of the current window without adding
+// to them, for a dashboard or a health check: here "summarize" has reached
+// its threshold and "embed" has not.
+func ExampleRecorder_AlertStates() {
+	rec, err := dlq.NewRecorder(dlq.NewMemoryStore(), dlq.AlertConfig{
+		Threshold: 3,
+		Window:    time.Hour,
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	for i, name := range []string{"embed", "summarize", "summarize", "summarize"} {
+		_ = rec.Record(ctx, dlq.Entry{TaskID: fmt.Sprintf("job-%d", i), TaskName: name})
+	}
+	states, err := rec.AlertStates(ctx, 10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, s := range states {
+		fmt.Printf("%s: %d of %d failures within %v, alerted: %v\n",
+			s.TaskName, s.Failures, s.Threshold, s.Window, s.Alerted)
+	}
+	// Output:
+	// summarize: 3 of 3 failures within 1h0m0s, alerted: true
+	// embed: 1 of 3 failures within 1h0m0s, alerted: false
+}

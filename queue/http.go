@@ -26,6 +26,16 @@ type HTTPConfig struct {
 	// means no such routes (they answer 404).
 	DeadLetters dlq.Store
 
+	// Alerts is the alerting of the workers that write to DeadLetters
+	// (set it to their [WorkerConfig.Alerts]): its Threshold and Window say
+	// which failure counts GET /queues and the dashboard show and when a
+	// task name counts as alerted. OnAlert and Logger are not used here.
+	// The zero value means the defaults, the same as a worker's zero
+	// value. It is used only with DeadLetters, and only when that store
+	// implements [dlq.AlertReader] (the in-memory one does). A negative
+	// Threshold or Window is an error.
+	Alerts dlq.AlertConfig
+
 	// MaxBodyBytes caps the size of a request body; a larger body is
 	// answered 413. 0 means DefaultMaxBodyBytes (1 MiB); negative is an
 	// error.
@@ -106,8 +116,14 @@ func NewHTTPHandler(c *Client) http.Handler {
 //     GET answers it but without payload and result. state is a [State]
 //     name; offset is 0 to [MaxListOffset], limit 1 to [MaxListLimit].
 //   - GET /queues answers {"queues": [...], "dead_letters": count or null
-//     without a store, "read_only"}, the queues as [QueueStats] objects
-//     ([Client.Stats]).
+//     without a store, "alerts": [...] or null, "read_only"}, the queues as
+//     [QueueStats] objects ([Client.Stats]). "alerts" holds the task names
+//     that failed for good in the current alert window (see
+//     [dlq.Recorder.AlertStates]), up to [MaxAlertStates], most failures
+//     first: {"task_name", "failures", "threshold", "window" (a Go
+//     duration), "window_start", "window_end", "alerted"}. It is null
+//     without cfg.DeadLetters or when that store does not implement
+//     [dlq.AlertReader].
 //   - POST /queues/{name}/pause and POST /queues/{name}/resume answer 200
 //     {"queue", "paused"} ([Client.PauseQueue], [Client.ResumeQueue]).
 //   - With cfg.DeadLetters: GET /dead-letters?offset=0&limit=50 answers
@@ -145,7 +161,8 @@ func NewHTTPHandler(c *Client) http.Handler {
 // into the dead letters when a worker claims it.
 //
 // NewHTTPHandlerWith returns an error wrapping [ErrInvalidArgument] for a
-// nil c or a negative MaxBodyBytes or SSEKeepAlive. The handler is safe for
+// nil c or a negative MaxBodyBytes, SSEKeepAlive, Alerts.Threshold or
+// Alerts.Window. The handler is safe for
 // concurrent use.
 func NewHTTPHandlerWith(c *Client, cfg HTTPConfig) (http.Handler, error) {
 	if err := c.check(); err != nil {
@@ -163,10 +180,26 @@ func NewHTTPHandlerWith(c *Client, cfg HTTPConfig) (http.Handler, error) {
 	if cfg.SSEKeepAlive == 0 {
 		cfg.SSEKeepAlive = DefaultSSEKeepAlive
 	}
+	if cfg.Alerts.Threshold < 0 {
+		return nil, invalidArg("HTTPConfig.Alerts.Threshold is %d; want >= 0 (0 means %d)", cfg.Alerts.Threshold, dlq.DefaultAlertThreshold)
+	}
+	if cfg.Alerts.Window < 0 {
+		return nil, invalidArg("HTTPConfig.Alerts.Window is %v; want >= 0 (0 means %v)", cfg.Alerts.Window, dlq.DefaultAlertWindow)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	a := &httpAPI{c: c, cfg: cfg, mux: http.NewServeMux()}
+	if cfg.DeadLetters != nil {
+		if _, ok := cfg.DeadLetters.(dlq.AlertReader); ok {
+			// Only Threshold and Window matter for reading the counts.
+			rec, err := dlq.NewRecorder(cfg.DeadLetters, dlq.AlertConfig{Threshold: cfg.Alerts.Threshold, Window: cfg.Alerts.Window})
+			if err != nil {
+				return nil, fmt.Errorf("queue: HTTPConfig.Alerts: %w", err)
+			}
+			a.alerts = rec
+		}
+	}
 	a.mux.HandleFunc("POST /tasks/{name...}", a.enqueue)
 	a.mux.HandleFunc("GET /tasks", a.listTasks)
 	a.mux.HandleFunc("GET /tasks/{id}", a.get)
@@ -191,6 +224,9 @@ type httpAPI struct {
 	c   *Client
 	cfg HTTPConfig
 	mux *http.ServeMux
+	// alerts reads the alert states of cfg.DeadLetters; nil when there is
+	// no store or it cannot report them.
+	alerts *dlq.Recorder
 }
 
 func (a *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {

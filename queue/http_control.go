@@ -23,14 +23,20 @@ func (a *httpAPI) queues(w http.ResponseWriter, r *http.Request) {
 		}
 		dead = &n
 	}
+	alerts, err := a.alertViews(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if st == nil {
 		st = []QueueStats{}
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Queues      []QueueStats `json:"queues"`
 		DeadLetters *int         `json:"dead_letters"`
+		Alerts      []alertView  `json:"alerts"`
 		ReadOnly    bool         `json:"read_only"`
-	}{st, dead, a.cfg.ReadOnly})
+	}{st, dead, alerts, a.cfg.ReadOnly})
 }
 
 func (a *httpAPI) pause(w http.ResponseWriter, r *http.Request)  { a.setPaused(w, r, true) }

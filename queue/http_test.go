@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resilience-go/resilience/dlq"
 	"github.com/resilience-go/resilience/queue"
 )
 
@@ -295,6 +296,8 @@ func TestNewHTTPHandlerWithRejectsBadConfig(t *testing.T) {
 		{"nil client", nil, queue.HTTPConfig{}, "NewClient"},
 		{"negative body limit", c, queue.HTTPConfig{MaxBodyBytes: -1}, "MaxBodyBytes is -1"},
 		{"negative keep-alive", c, queue.HTTPConfig{SSEKeepAlive: -time.Second}, "SSEKeepAlive is -1s"},
+		{"negative alert threshold", c, queue.HTTPConfig{Alerts: dlq.AlertConfig{Threshold: -1}}, "Alerts.Threshold is -1"},
+		{"negative alert window", c, queue.HTTPConfig{Alerts: dlq.AlertConfig{Window: -time.Minute}}, "Alerts.Window is -1m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

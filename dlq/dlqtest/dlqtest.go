@@ -33,6 +33,11 @@ import (
 // window (the test waits for the rollover as an event, for at most a few
 // seconds). Counting across several handles of one shared store is the
 // backend's own test.
+//
+// A store that implements the optional [dlq.AlertReader] is also checked
+// for its FailureCounts: order, limit, window start, separate window
+// lengths, reading without counting, bad arguments and ended windows. For
+// other stores those subtests are skipped.
 func Run(t *testing.T, newStore func(t *testing.T) dlq.Store) {
 	t.Helper()
 	tests := []struct {
@@ -57,6 +62,9 @@ func Run(t *testing.T, newStore func(t *testing.T) dlq.Store) {
 		{"CountFailureRejectsNonPositiveWindow", testCountInvalid},
 		{"CountFailureConcurrent", testCountConcurrent},
 		{"CountFailureWindowRollover", testCountRollover},
+		{"FailureCountsMostFirst", testFailureCounts},
+		{"FailureCountsRejectsBadArguments", testFailureCountsInvalid},
+		{"FailureCountsForgetEndedWindows", testFailureCountsRollover},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

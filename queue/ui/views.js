@@ -37,7 +37,28 @@ export function overview(q) {
       : q.queues.length ? table(head, rows) : h('p', { class: 'muted' }, 'No queues yet.'),
     q.dead_letters === null ? null : h('p', {},
       'Dead letters: ', h('a', { href: '#/dead', id: 'dead-total' }, String(q.dead_letters))),
+    alerts(q.alerts),
     q.read_only ? h('p', { class: 'muted' }, 'Read-only: changes are turned off on this server.') : null);
+}
+
+// alerts shows the failure counts per task name in the current alert
+// window, alerted names first (the server sorts them), or nothing when the
+// server cannot report them (null, or absent over a broker without
+// statistics).
+function alerts(list) {
+  if (!list) return null;
+  const rows = list.map((a) => h('tr', { 'data-alert-name': a.task_name, class: a.alerted ? 'alerted-row' : null },
+    h('td', { class: 'name' }, a.task_name),
+    h('td', {}, a.alerted
+      ? h('span', { class: 'alert-badge', 'data-alerted': 'true' }, 'alerted')
+      : h('span', { class: 'muted', 'data-alerted': 'false' }, 'below')),
+    h('td', { class: 'num' }, String(a.failures)),
+    h('td', { class: 'num' }, String(a.threshold)),
+    h('td', {}, a.window), h('td', {}, when(a.window_end))));
+  // The columns that matter come first: a phone shows them without scrolling.
+  return [h('h2', {}, 'Failures by task name'),
+    list.length ? table([['Task name'], ['Alert'], ['Failures', 'num'], ['Threshold', 'num'], ['Window'], ['Resets']], rows)
+      : h('p', { class: 'muted', id: 'no-alerts' }, 'No task has failed for good in the current alert window.')];
 }
 
 function pager(offset, limit, shown, hasNext, href) {

@@ -229,6 +229,34 @@ func TestDashboard(t *testing.T) {
 		assert.Less(t, heapAfter, heapBefore*1.5, "JavaScript heap after 5x the renders")
 	})
 
+	t.Run("a task name that fails for good shows alerted on the overview", func(t *testing.T) {
+		b.do(t, "open the overview", chromedp.Navigate(f.url(prefix+"/ui/#/")))
+		b.waitJS(t, "no failures yet", `document.getElementById('no-alerts') !== null`)
+		// Neither name has a handler: each task fails for good at once.
+		var ids []string
+		for _, name := range []string{"summarize", "summarize", "translate"} {
+			task, err := f.client.Enqueue(ctx, name, nil)
+			require.NoError(t, err)
+			ids = append(ids, task.ID)
+		}
+		alertRow := func(name string) string { return fmt.Sprintf(`document.querySelector('tr[data-alert-name=%q]')`, name) }
+		b.waitJS(t, "summarize alerted, without a reload", alertRow("summarize")+`?.querySelector('[data-alerted="true"]') != null`)
+		b.waitJS(t, "translate below its threshold", alertRow("translate")+`?.querySelector('[data-alerted="false"]') != null`)
+		cells := eval[[]string](t, b, fmt.Sprintf(`[...%s.cells].map((c) => c.textContent)`, alertRow("summarize")))
+		require.GreaterOrEqual(t, len(cells), 5, "cells of the summarize row: %q", cells)
+		assert.Equal(t, []string{"summarize", "alerted", "2", fmt.Sprint(alertThreshold), "1h0m0s"}, cells[:5],
+			"task name, badge, failures in the window, threshold, window")
+		first := eval[string](t, b, `document.querySelector('tr[data-alert-name]').dataset.alertName`)
+		assert.Equal(t, "summarize", first, "alerted names first")
+		assert.GreaterOrEqual(t, eval[float64](t, b, badgeContrast), 4.5, "contrast of the alerted badge in light mode")
+		b.screenshot(t, "dashboard-alerts.png")
+		// The entries go; the counts of the window stay (the later tests
+		// count the dead letters).
+		for _, id := range ids {
+			require.NoError(t, f.store.Delete(ctx, id))
+		}
+	})
+
 	t.Run("phone width and dark mode", func(t *testing.T) {
 		b.do(t, "a phone screen in dark mode",
 			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
@@ -238,6 +266,8 @@ func TestDashboard(t *testing.T) {
 		assert.LessOrEqual(t, overflow, 0, "the page scrolls sideways on a phone (tables scroll in their own box)")
 		bg := eval[string](t, b, `getComputedStyle(document.body).backgroundColor`)
 		assert.NotEqual(t, "rgb(255, 255, 255)", bg, "dark mode background")
+		b.waitJS(t, "the alerted task name", `document.querySelector('.alert-badge') !== null`)
+		assert.GreaterOrEqual(t, eval[float64](t, b, badgeContrast), 4.5, "contrast of the alerted badge in dark mode")
 		b.screenshot(t, "dashboard-phone-dark.png")
 	})
 
@@ -272,3 +302,14 @@ func TestDashboard(t *testing.T) {
 		}
 	})
 }
+
+// badgeContrast evaluates to the WCAG contrast ratio of the first alerted
+// badge's text against its background (4.5 is the minimum for small text).
+const badgeContrast = `(() => {
+	const cs = getComputedStyle(document.querySelector('.alert-badge'));
+	const rgb = (s) => s.match(/[\d.]+/g).slice(0, 3).map(Number);
+	const lin = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+	const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+	const a = lum(rgb(cs.color)), b = lum(rgb(cs.backgroundColor));
+	return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+})()`

@@ -22,6 +22,10 @@ const (
 	prefix      = "/admin/queue"
 	roPrefix    = "/readonly"
 	plainPrefix = "/plain" // over a broker without statistics or lists
+
+	// alertThreshold is the failures of one task name, within the alert
+	// window, that raise the alert: low, so a test reaches it quickly.
+	alertThreshold = 2
 )
 
 // fixture is a queue served over a real port: the API (and dashboard)
@@ -39,15 +43,16 @@ func newFixture(t *testing.T) *fixture {
 	broker := queue.NewMemoryBroker()
 	f := &fixture{client: queue.NewClient(broker), store: dlq.NewMemoryStore()}
 	quiet := slog.New(slog.DiscardHandler)
-	api, err := queue.NewHTTPHandlerWith(f.client, queue.HTTPConfig{DeadLetters: f.store, Logger: quiet})
+	alerts := dlq.AlertConfig{Threshold: alertThreshold, Logger: quiet}
+	api, err := queue.NewHTTPHandlerWith(f.client, queue.HTTPConfig{DeadLetters: f.store, Alerts: alerts, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro, err := queue.NewHTTPHandlerWith(f.client, queue.HTTPConfig{DeadLetters: f.store, Logger: quiet, ReadOnly: true})
+	ro, err := queue.NewHTTPHandlerWith(f.client, queue.HTTPConfig{DeadLetters: f.store, Alerts: alerts, Logger: quiet, ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := queue.NewHTTPHandlerWith(queue.NewClient(plainBroker{broker}), queue.HTTPConfig{DeadLetters: f.store, Logger: quiet})
+	plain, err := queue.NewHTTPHandlerWith(queue.NewClient(plainBroker{broker}), queue.HTTPConfig{DeadLetters: f.store, Alerts: alerts, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	f.handler = mux
 	f.srv = httptest.NewServer(mux)
 
-	w, err := queue.NewWorker(broker, queue.WorkerConfig{Concurrency: 4, DeadLetters: f.store, Logger: quiet})
+	w, err := queue.NewWorker(broker, queue.WorkerConfig{Concurrency: 4, DeadLetters: f.store, Alerts: alerts, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,4 +82,3 @@ func (f *flakyBroker) Complete(ctx context.Context, id, token string, result jso
 	f.completes.Add(1)
 	return f.Broker.Complete(ctx, id, token, result, ttl)
 }
-

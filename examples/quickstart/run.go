@@ -37,6 +37,7 @@ type env struct {
 	closeBroker func()
 	client      *queue.Client
 	store       dlq.Store
+	alerts      dlq.AlertConfig // the workers' alerting, which the dashboard shows
 	workers     []*queue.Worker
 	stopWorkers func()
 
@@ -193,6 +194,7 @@ func (e *env) newWorkers() error {
 		},
 		Logger: discard,
 	}
+	e.alerts = cfg.Alerts
 	for range pools {
 		w, err := queue.NewWorker(e.broker, cfg)
 		if err != nil {
@@ -226,7 +228,7 @@ func (e *env) startWorkers() {
 // startAPI serves the task API, with the dead-letter routes, on a free
 // loopback port.
 func (e *env) startAPI() error {
-	h, err := queue.NewHTTPHandlerWith(e.client, queue.HTTPConfig{DeadLetters: e.store, Logger: slog.New(slog.DiscardHandler)})
+	h, err := queue.NewHTTPHandlerWith(e.client, queue.HTTPConfig{DeadLetters: e.store, Alerts: e.alerts, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

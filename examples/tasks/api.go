@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -125,6 +126,13 @@ func (req embedRequest) payload() (embedPayload, error) {
 
 // decode reads one JSON object into v, answering 400 or 413 when it cannot.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	// A body that is not declared JSON is refused, as the queue's own API
+	// does: an HTML form on any web site can post text/plain or
+	// form-encoded bodies through a visitor's browser, but not JSON.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

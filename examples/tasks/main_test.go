@@ -272,6 +272,26 @@ func TestBadRequests(t *testing.T) {
 	assert.Contains(t, got.Error, "task not found")
 }
 
+// TestFormPostsAreRefused: a cross-site HTML form can post text/plain or
+// form-encoded bodies through a browser; the example's own routes refuse
+// them as the queue's API does, and enqueue nothing.
+func TestFormPostsAreRefused(t *testing.T) {
+	s := start(t)
+	for _, path := range []string{"/tasks/chat/completions", "/tasks/embeddings/batch"} {
+		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+			req, err := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(`{"messages":[{"role":"user","content":"x"}],"documents":["a"]}`))
+			require.NoError(t, err)
+			if ct != "" {
+				req.Header.Set("Content-Type", ct)
+			}
+			resp, err := s.http.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode, "POST %s with Content-Type %q", path, ct)
+		}
+	}
+}
+
 func TestUsageNamesTheAddressAndCurlCommands(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -14,6 +14,8 @@ type Config struct {
 	RedisAddr string    // Redis host:port; empty runs on the in-memory broker
 	Out       io.Writer // where the run is narrated; nil means io.Discard
 	Live      bool      // draw a live progress bar (Out is a terminal)
+	Addr      string    // host:port of the task API and its dashboard; empty means 127.0.0.1:0, a free loopback port
+	Serve     bool      // keep the task API, the dashboard and the workers up after the run, until the run's context ends
 
 	ChatBacklog int           // chat tasks enqueued before the worker starts, low ones first
 	ChatWaves   int           // waves of chat tasks after it started

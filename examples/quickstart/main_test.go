@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 // millisecond latencies and delays, no requests held past the attempt
 // timeout (a generous one, so a slow machine cannot cut a normal request).
 // The same faults otherwise: 429s, 5xx, the storm.
-func testConfig(out *strings.Builder) Config {
+func testConfig(out io.Writer) Config {
 	c := defaultConfig()
 	c.Seed = 7
 	c.Out = out

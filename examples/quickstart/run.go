@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -47,8 +45,10 @@ type env struct {
 }
 
 // run runs the whole pipeline on cfg, narrates it to cfg.Out, and returns
-// its summary. It stops everything it started before it returns; when ctx
-// ends first it returns ctx's error.
+// its summary. With cfg.Serve it then keeps the task API, its dashboard
+// and the workers up until ctx ends, and returns the summary with a nil
+// error once they have stopped. It stops everything it started before it
+// returns; when ctx ends before the summary it returns ctx's error.
 func run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := cfg.validate(); err != nil {
 		return Summary{}, err
@@ -56,9 +56,9 @@ func run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, runTimeout, fmt.Errorf("the run took longer than %v", runTimeout))
+	runCtx, cancel := context.WithTimeoutCause(ctx, runTimeout, fmt.Errorf("the run took longer than %v", runTimeout))
 	defer cancel()
-	e, err := setup(ctx, cfg)
+	e, err := setup(runCtx, cfg)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -68,20 +68,27 @@ func run(ctx context.Context, cfg Config) (Summary, error) {
 	var out outcome
 	steps := []func(context.Context, *outcome) error{e.chats, e.embedding, e.poison, e.streaming}
 	for _, step := range steps {
-		if err := step(ctx, &out); err != nil {
-			if cerr := context.Cause(ctx); cerr != nil {
+		if err := step(runCtx, &out); err != nil {
+			if cerr := context.Cause(runCtx); cerr != nil {
 				return Summary{}, cerr
 			}
 			return Summary{}, err
 		}
 	}
-	s, err := e.summarize(ctx, out)
+	s, err := e.summarize(runCtx, out)
 	if err != nil {
 		return Summary{}, err
 	}
-	e.close()
+	if !cfg.Serve {
+		e.close()
+	}
 	s.Wall = time.Since(e.start)
 	e.printSummary(s)
+	if cfg.Serve {
+		e.serve(ctx) // the run's own bound no longer applies
+	} else {
+		fmt.Fprintf(cfg.Out, "\nThe task API and its dashboard have stopped with the run; -serve keeps them up after it.\n")
+	}
 	return s, nil
 }
 
@@ -225,34 +232,6 @@ func (e *env) startWorkers() {
 	}
 }
 
-// startAPI serves the task API, with the dead-letter routes, on a free
-// loopback port.
-func (e *env) startAPI() error {
-	h, err := queue.NewHTTPHandlerWith(e.client, queue.HTTPConfig{DeadLetters: e.store, Alerts: e.alerts, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	tr := &http.Transport{}
-	e.api = &apiClient{base: "http://" + ln.Addr().String(), http: &http.Client{Transport: tr}}
-	e.stopAPI = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			e.p.event("error", "task API: %v", err)
-		}
-		tr.CloseIdleConnections()
-	}
-	return nil
-}
-
 // close stops what setup started, in reverse order. It may be called more
 // than once.
 func (e *env) close() {
@@ -283,5 +262,6 @@ func (e *env) header() {
 	fmt.Fprintf(c.Out, "  client    llmhttp: %d requests/min, 3 attempts honouring Retry-After, breaker per model (opens after %d failures)\n",
 		c.RequestsPerMinute, breakerThreshold)
 	fmt.Fprintf(c.Out, "  task API  %s  POST /tasks/{name}, GET /tasks/{id}[/events], /dead-letters\n", e.api.base)
+	fmt.Fprintf(c.Out, "  dashboard %s  %s\n", e.dashboardURL(), e.dashboardNote())
 	fmt.Fprintf(c.Out, "  workers   %s on the %s, queues high > default > low\n", pools, e.brokerIs)
 }

@@ -56,7 +56,7 @@ type Summary struct {
 	StreamPeak   int // most tokens waiting in the buffer
 	StreamBuffer int // the buffer's size
 
-	Wall time.Duration // the whole run, start to shutdown
+	Wall time.Duration // the whole run, start to shutdown (with -serve, start to the summary)
 }
 
 // summarize reads the tasks' final states, the dead letters left and the
@@ -104,9 +104,11 @@ func (e *env) summarize(ctx context.Context, out outcome) (Summary, error) {
 	return s, nil
 }
 
-// printSummary prints the summary table.
+// printSummary prints the summary table, in one piece: with -serve the
+// workers keep running and may print meanwhile.
 func (e *env) printSummary(s Summary) {
-	w := tabwriter.NewWriter(e.cfg.Out, 0, 0, 2, ' ', 0)
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nSummary")
 	row := func(name, value, note string) {
 		if note == "" {
@@ -141,4 +143,5 @@ func (e *env) printSummary(s Summary) {
 	row("peak stream buffer", fmt.Sprintf("%d/%d", s.StreamPeak, s.StreamBuffer), fmt.Sprintf("tokens held for the slow consumer (%d streamed)", s.StreamTokens))
 	row("wall time", s.Wall.Round(10*time.Millisecond).String(), "")
 	_ = w.Flush()
+	e.p.line(b.String())
 }

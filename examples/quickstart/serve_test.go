@@ -15,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resilience-go/resilience/dlq"
+	"github.com/resilience-go/resilience/internal/redistest"
 	"github.com/resilience-go/resilience/queue"
+	"github.com/resilience-go/resilience/queue/redisq"
 )
 
 // watchedOutput is a run's output that a test may read while the run
@@ -82,8 +86,40 @@ var dashboardLine = regexp.MustCompile(`(?im)^\s*dashboard\s+(http://\S+/ui/)`)
 // the run returns its summary, nil, having stopped everything, even an
 // event stream the dashboard keeps open.
 func TestRunServe(t *testing.T) {
-	out := newWatchedOutput()
-	cfg := testConfig(out)
+	t.Run("memory", func(t *testing.T) {
+		out := newWatchedOutput()
+		var store dlq.Store = dlq.NewMemoryStore()
+		_, reads := store.(dlq.AlertReader)
+		require.True(t, reads, "the memory store reports alert states, which the test checks")
+		testServe(t, testConfig(out), out, store)
+	})
+	t.Run("redis", func(t *testing.T) {
+		// The dashboard's overview needs the broker's queue.Inspector, and
+		// this test pauses a queue (queue.Pauser).
+		var b queue.Broker = (*redisq.Broker)(nil)
+		_, inspects := b.(queue.Inspector)
+		_, pauses := b.(queue.Pauser)
+		if !inspects || !pauses {
+			t.Skipf("redisq.Broker does not implement queue.Inspector (%v) and queue.Pauser (%v) yet: GET /queues answers 501 on Redis", inspects, pauses)
+		}
+		srv := redistest.Start(t, redistest.Options{})
+		out := newWatchedOutput()
+		cfg := testConfig(out)
+		cfg.RedisAddr = srv.Addr
+		testServe(t, cfg, out, (*redisq.DeadLetterStore)(nil))
+
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer rdb.Close()
+		keys, err := rdb.Keys(context.Background(), "{quickstart-*").Result()
+		require.NoError(t, err)
+		assert.Empty(t, keys, "keys left in Redis after the stop")
+	})
+}
+
+// testServe runs cfg with Serve and checks it, as TestRunServe says. The
+// run's dead letters are in a store of store's type: the alert states are
+// checked when it implements dlq.AlertReader.
+func testServe(t *testing.T, cfg Config, out *watchedOutput, store dlq.Store) {
 	cfg.Serve = true
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -142,7 +178,9 @@ func TestRunServe(t *testing.T) {
 	if assert.NotNil(t, overview.DeadLetters, "dead_letters in GET /queues") {
 		assert.Equal(t, 0, *overview.DeadLetters, "dead letters left (the one of the run was replayed)")
 	}
-	if assert.Len(t, overview.Alerts, 1, "alert states in GET /queues") {
+	if _, reads := store.(dlq.AlertReader); !reads {
+		assert.Nil(t, overview.Alerts, "alert states in GET /queues of a dead-letter store that cannot report them (%T)", store)
+	} else if assert.Len(t, overview.Alerts, 1, "alert states in GET /queues") {
 		assert.Equal(t, taskExtract, overview.Alerts[0].TaskName)
 		assert.Equal(t, int64(1), overview.Alerts[0].Failures)
 		assert.True(t, overview.Alerts[0].Alerted, "the run's alert is still raised")

@@ -34,7 +34,7 @@ func (e *env) startAPI() error {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("quickstart: cannot serve the task API on %q (want host:port, such as %s for a free port): %w", addr, defaultAddr, err)
+		return fmt.Errorf("cannot serve the task API on %q (want host:port, such as %s for a free port): %w", addr, defaultAddr, err)
 	}
 	// Shutdown waits for requests to end, but an event stream of a task
 	// that is not done never ends by itself: cancelling the requests'

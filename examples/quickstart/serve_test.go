@@ -262,7 +262,7 @@ func TestRunBadAddr(t *testing.T) {
 			cfg.Addr, cfg.Serve = addr, true
 			_, err := run(context.Background(), cfg)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), `quickstart: cannot serve the task API on "`+addr+`" (want host:port, such as 127.0.0.1:0 for a free port)`)
+			assert.Contains(t, err.Error(), `cannot serve the task API on "`+addr+`" (want host:port, such as 127.0.0.1:0 for a free port)`)
 		})
 	}
 }

@@ -33,12 +33,13 @@
 // The dashboard's address (http://127.0.0.1:PORT/ui/) is printed at the
 // start. It lasts as long as the run unless -serve is given: then the task
 // API, its dashboard and the workers stay up after the summary, with the
-// run's tasks, dead letters and alert states, and the address is printed
-// again, until Ctrl-C or SIGTERM; the workers then finish the tasks in
-// flight (their shutdown grace) before the server shuts down. -addr picks
-// where the task API listens, by default a free port on the loopback
-// interface. The API has no authentication (see queue.HTTPConfig.Authorize
-// in a real service): keep it on a loopback address.
+// run's tasks (the poisoned one in FAILURE, its replay in SUCCESS) and
+// alert states, and the address is printed again, until Ctrl-C or
+// SIGTERM; the workers then finish the tasks in flight (their shutdown
+// grace) before the server shuts down. -addr picks where the task API
+// listens, by default a free port on the loopback interface. The API has
+// no authentication (see queue.HTTPConfig.Authorize for a real service):
+// keep it on a loopback address.
 package main
 
 import (

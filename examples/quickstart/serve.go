@@ -80,12 +80,12 @@ func (e *env) dashboardNote() string {
 }
 
 // serve keeps the task API, its dashboard and the workers up until ctx
-// ends, with everything the run left (its tasks, dead letters and alert
-// states); then it stops them: the workers first, which give the tasks in
-// flight their shutdown grace, then the task API.
+// ends, with everything the run left (its tasks and alert states; its one
+// dead letter was replayed); then it stops them: the workers first, which
+// give the tasks in flight their shutdown grace, then the task API.
 func (e *env) serve(ctx context.Context) {
 	e.p.line(fmt.Sprintf("\nDashboard %s\n"+
-		"  the task API (%s), the workers and the run's tasks, dead letters and alerts stay up; Ctrl-C stops them\n",
+		"  the task API (%s), the workers, the run's tasks and its alert states stay up; Ctrl-C stops them\n",
 		e.dashboardURL(), e.api.base))
 	<-ctx.Done()
 	e.p.line(fmt.Sprintf("\nstopping: the workers finish the tasks in flight (up to %v), then the task API\n", queue.DefaultShutdownTimeout))

@@ -81,7 +81,7 @@ var dashboardLine = regexp.MustCompile(`(?im)^\s*dashboard\s+(http://\S+/ui/)`)
 
 // TestRunServe runs the pipeline with Serve: the dashboard's address is
 // printed at the start and again after the summary; the task API then
-// still answers (the dashboard, the run's queues, dead letters and alert
+// still answers (the dashboard, the run's queues, dead-letter count, alert
 // states, its failed task) and the workers still run tasks; when ctx ends
 // the run returns its summary, nil, having stopped everything, even an
 // event stream the dashboard keeps open.

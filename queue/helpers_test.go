@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resilience-go/resilience/dlq"
 	"github.com/resilience-go/resilience/queue"
 	"github.com/stretchr/testify/require"
 )
@@ -82,17 +81,4 @@ func (f *flakyBroker) Renew(ctx context.Context, id, token string, lease time.Du
 func (f *flakyBroker) Complete(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration) error {
 	f.completes.Add(1)
 	return f.Broker.Complete(ctx, id, token, result, ttl)
-}
-
-// flakyStore is a dead-letter store whose Push fails while down is set.
-type flakyStore struct {
-	dlq.Store
-	down atomic.Bool
-}
-
-func (s *flakyStore) Push(ctx context.Context, e dlq.Entry) error {
-	if s.down.Load() {
-		return errors.New("flaky store: connection refused")
-	}
-	return s.Store.Push(ctx, e)
 }

@@ -184,6 +184,10 @@ const specHelp = "want 5 fields (minute hour day-of-month month day-of-week, suc
 func parseSpec(spec string, loc *time.Location) (cron.Schedule, error) {
 	every, zone := strings.TrimSpace(spec), ""
 	if z, rest, ok := cutZone(every); ok {
+		if rest == "" {
+			// The cron parser would panic: it cuts the zone at a space.
+			return nil, fmt.Errorf("cron spec %q: no schedule after the zone; %s, after CRON_TZ=<zone> and a space", spec, specHelp)
+		}
 		every, zone = rest, z
 	}
 	if rest, ok := strings.CutPrefix(every, "@every "); ok {
@@ -213,12 +217,13 @@ func parseSpec(spec string, loc *time.Location) (cron.Schedule, error) {
 
 // cutZone splits a spec that starts with a zone prefix, as the cron parser
 // reads one ("CRON_TZ=Europe/Paris 0 3 * * *" or "TZ=..."), into the zone
-// and the rest.
+// and the rest, which is "" when nothing follows the zone. ok is false
+// when spec has no zone prefix.
 func cutZone(spec string) (zone, rest string, ok bool) {
 	for _, p := range []string{"CRON_TZ=", "TZ="} {
 		if after, found := strings.CutPrefix(spec, p); found {
-			zone, rest, ok = strings.Cut(after, " ")
-			return zone, strings.TrimSpace(rest), ok
+			zone, rest, _ = strings.Cut(after, " ")
+			return zone, strings.TrimSpace(rest), true
 		}
 	}
 	return "", "", false

@@ -253,3 +253,15 @@ func TestSchedulerAddRefusesBadZonePrefixedEvery(t *testing.T) {
 		require.Contains(t, err.Error(), want, spec)
 	}
 }
+
+// A zone prefix with nothing after it is refused with an error, not a
+// panic (the cron parser slices the spec at its first space, and panics
+// when there is none).
+func TestSchedulerAddRefusesZoneWithoutSchedule(t *testing.T) {
+	s := newScheduler(t, queue.NewClient(queue.NewMemoryBroker()), queue.SchedulerConfig{})
+	for _, spec := range []string{"CRON_TZ=UTC", "TZ=Europe/Paris", "TZ=", " CRON_TZ=UTC "} {
+		err := s.Add("e", spec, "t", nil)
+		require.ErrorIs(t, err, queue.ErrInvalidArgument, spec)
+		require.Contains(t, err.Error(), "no schedule after the zone", spec)
+	}
+}

@@ -29,7 +29,9 @@ type Observer interface {
 // attempt, then End once. It is not called concurrently with itself.
 type CallObserver interface {
 	// StartAttempt is called before attempt number n (1 for the first)
-	// waits for the limiter and the breaker. The context it returns is the
+	// waits for the limiter and the breaker (after it took its slot of
+	// Config.Adaptive, whose wait is outside the attempt; an attempt
+	// that gets no slot is not observed). The context it returns is the
 	// attempt's: the request sent to Config.Base carries it, so a tracing
 	// base transport nests its spans under the attempt. It must return ctx
 	// or a context derived from it.

@@ -39,7 +39,9 @@ type leaseKeeper struct {
 }
 
 // keepLease starts renewing the lease of t, claimed under token at about
-// claimedAt, until [leaseKeeper.close]. ctx bounds the renewals too.
+// claimedAt, until [leaseKeeper.close]. The renewals keep ctx's values but
+// not its cancellation: only close (or a lost lease) stops them, since the
+// worker may hold the task after its own context ended (settling it).
 func (w *Worker) keepLease(ctx context.Context, t *Task, token string, claimedAt time.Time) *leaseKeeper {
 	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	k := &leaseKeeper{w: w, t: t, token: token, stop: stop, done: make(chan struct{})}

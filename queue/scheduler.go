@@ -98,7 +98,8 @@ var specParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // whole multiples of d counted from the zero [time.Time] (for a d that
 // divides a day, such as 30s, 5m or 1h: on the UTC clock, at :00 and :30
 // of each minute for 30s), so every scheduler ticks at the same instants
-// whenever it started.
+// whenever it started; a zone prefix (CRON_TZ=, TZ=) changes nothing for
+// it.
 //
 // The task of the tick at instant T gets the id "sched:" + name + ":" + T
 // in UTC as 20060102T150405Z; a name that contains '/' or is longer than
@@ -179,9 +180,22 @@ const specHelp = "want 5 fields (minute hour day-of-month month day-of-week, suc
 // parseSpec parses spec with the cron parser, replacing its @every
 // schedule (which counts from the time it is asked, so two schedulers
 // would tick at different instants) by one aligned on multiples of the
-// duration.
+// duration, with or without a zone prefix (which changes nothing for it).
 func parseSpec(spec string, loc *time.Location) (cron.Schedule, error) {
-	if rest, ok := strings.CutPrefix(strings.TrimSpace(spec), "@every "); ok {
+	every, zone := strings.TrimSpace(spec), ""
+	if z, rest, ok := cutZone(every); ok {
+		if rest == "" {
+			// The cron parser would panic: it cuts the zone at a space.
+			return nil, fmt.Errorf("cron spec %q: no schedule after the zone; %s, after CRON_TZ=<zone> and a space", spec, specHelp)
+		}
+		every, zone = rest, z
+	}
+	if rest, ok := strings.CutPrefix(every, "@every "); ok {
+		if zone != "" {
+			if _, err := time.LoadLocation(zone); err != nil {
+				return nil, fmt.Errorf("cron spec %q: unknown time zone %q: %w", spec, zone, err)
+			}
+		}
 		d, err := time.ParseDuration(strings.TrimSpace(rest))
 		if err != nil {
 			return nil, fmt.Errorf("cron spec %q: %w; %s", spec, err, specHelp)
@@ -199,6 +213,20 @@ func parseSpec(spec string, loc *time.Location) (cron.Schedule, error) {
 		return nil, fmt.Errorf("cron spec %q never fires: no date in the next 5 years matches it (such as the 30th of February)", spec)
 	}
 	return sched, nil
+}
+
+// cutZone splits a spec that starts with a zone prefix, as the cron parser
+// reads one ("CRON_TZ=Europe/Paris 0 3 * * *" or "TZ=..."), into the zone
+// and the rest, which is "" when nothing follows the zone. ok is false
+// when spec has no zone prefix.
+func cutZone(spec string) (zone, rest string, ok bool) {
+	for _, p := range []string{"CRON_TZ=", "TZ="} {
+		if after, found := strings.CutPrefix(spec, p); found {
+			zone, rest, _ = strings.Cut(after, " ")
+			return zone, strings.TrimSpace(rest), true
+		}
+	}
+	return "", "", false
 }
 
 // everySchedule ticks at the whole multiples of its duration counted from

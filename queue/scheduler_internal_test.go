@@ -26,3 +26,28 @@ func FuzzTickID(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseSpec checks that no spec makes parseSpec panic, and that a
+// schedule it accepts moves forward: its next tick after t is zero (none
+// left) or after t. An "@every" schedule, with or without a zone prefix,
+// ticks on whole multiples of its interval.
+func FuzzParseSpec(f *testing.F) {
+	for _, s := range []string{"0 3 * * *", "@every 10s", "CRON_TZ=UTC @every 1m", "TZ=UTC", "CRON_TZ=",
+		"TZ=Europe/Paris 0 3 * * *", "@hourly", "*/15 * * * *", "0 0 30 2 *", "@every 0s", ""} {
+		f.Add(s, int64(0))
+	}
+	f.Fuzz(func(t *testing.T, spec string, sec int64) {
+		sched, err := parseSpec(spec, time.UTC)
+		if err != nil {
+			return
+		}
+		at := time.Unix(sec%(100*365*24*3600), 0).UTC() // years 1870 to 2070
+		next := sched.Next(at)
+		if !next.IsZero() && !next.After(at) {
+			t.Fatalf("spec %q: next tick after %v is %v, not after it", spec, at, next)
+		}
+		if e, ok := sched.(everySchedule); ok && !next.Truncate(time.Duration(e)).Equal(next) {
+			t.Fatalf("spec %q: next tick %v is not a multiple of %v", spec, next, time.Duration(e))
+		}
+	})
+}

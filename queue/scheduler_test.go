@@ -211,3 +211,57 @@ func TestSchedulerAddRefusesBadEntries(t *testing.T) {
 	_, err := queue.NewScheduler(nil, queue.SchedulerConfig{})
 	require.True(t, errors.Is(err, queue.ErrInvalidArgument), "NewScheduler(nil): %v", err)
 }
+
+// "@every" behind a zone prefix (CRON_TZ= or TZ=) ticks on the clock too,
+// like a bare "@every": the zone changes nothing for it. Two schedulers
+// started 3 s apart then still give one task per tick.
+func TestSchedulerEveryWithZonePrefixTicksOnTheClock(t *testing.T) {
+	for _, spec := range []string{"CRON_TZ=Europe/Paris @every 10s", "TZ=UTC @every 10s"} {
+		t.Run(spec, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := queue.NewMemoryBroker()
+				s1 := newScheduler(t, queue.NewClient(b), queue.SchedulerConfig{})
+				s2 := newScheduler(t, queue.NewClient(b), queue.SchedulerConfig{})
+				for _, s := range []*queue.Scheduler{s1, s2} {
+					require.NoError(t, s.Add("ping", spec, "ping", nil))
+				}
+				stop1 := runScheduler(s1)
+				time.Sleep(3 * time.Second)
+				stop2 := runScheduler(s2)
+				time.Sleep(32 * time.Second) // to 00:00:35
+				synctest.Wait()
+				require.NoError(t, stop1())
+				require.NoError(t, stop2())
+				at := []time.Time{bubbleStart.Add(10 * time.Second), bubbleStart.Add(20 * time.Second), bubbleStart.Add(30 * time.Second)}
+				requireTasks(t, b, tickIDs("ping", at...), at)
+			})
+		})
+	}
+}
+
+// The checks of a bare "@every" apply behind a zone prefix too, and an
+// unknown zone is refused.
+func TestSchedulerAddRefusesBadZonePrefixedEvery(t *testing.T) {
+	s := newScheduler(t, queue.NewClient(queue.NewMemoryBroker()), queue.SchedulerConfig{})
+	for spec, want := range map[string]string{
+		"CRON_TZ=UTC @every 500ms":           "whole seconds, at least 1s",
+		"TZ=UTC @every 1.5s":                 "whole seconds",
+		"CRON_TZ=Nowhere/Atlantis @every 1m": "Nowhere/Atlantis",
+	} {
+		err := s.Add("e", spec, "t", nil)
+		require.ErrorIs(t, err, queue.ErrInvalidArgument, spec)
+		require.Contains(t, err.Error(), want, spec)
+	}
+}
+
+// A zone prefix with nothing after it is refused with an error, not a
+// panic (the cron parser slices the spec at its first space, and panics
+// when there is none).
+func TestSchedulerAddRefusesZoneWithoutSchedule(t *testing.T) {
+	s := newScheduler(t, queue.NewClient(queue.NewMemoryBroker()), queue.SchedulerConfig{})
+	for _, spec := range []string{"CRON_TZ=UTC", "TZ=Europe/Paris", "TZ=", " CRON_TZ=UTC "} {
+		err := s.Add("e", spec, "t", nil)
+		require.ErrorIs(t, err, queue.ErrInvalidArgument, spec)
+		require.Contains(t, err.Error(), "no schedule after the zone", spec)
+	}
+}

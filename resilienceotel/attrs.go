@@ -45,7 +45,8 @@ const (
 const messagingSystem = "resilience"
 
 // errorType names a task's or an enqueue's failure for error.type: the
-// library's error kind when it has one ("revoked", "timeout", "canceled",
+// library's error kind when it has one ("revoked", "timeout" (a task's
+// time limits too), "canceled",
 // "breaker_open", "invalid_argument", "unknown_queue", an HTTP status from
 // an LLM call), else "_OTHER".
 func errorType(err error) string {
@@ -58,7 +59,8 @@ func errorType(err error) string {
 		return "unknown_queue"
 	case errors.Is(err, queue.ErrInvalidArgument), errors.Is(err, resilience.ErrInvalidArgument):
 		return "invalid_argument"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, resilience.ErrTimeout):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, resilience.ErrTimeout),
+		errors.Is(err, queue.ErrTimeLimit), errors.Is(err, queue.ErrSoftTimeLimit):
 		return "timeout"
 	}
 	return llmhttp.ErrorType(0, err)

@@ -104,7 +104,10 @@ func headerBytes(h map[string]string) int {
 // transport) are its children. It records messaging.process.duration (s)
 // and messaging.client.consumed.messages ({message}); a failed attempt
 // (an error or a panic, which is re-panicked) sets the span's status to
-// error and error.type on the span and the metrics.
+// error and error.type on the span and the metrics. A handler that returns
+// its context's error after the worker cancelled it is reported by the
+// worker's cause: "revoked" ([queue.Client.Cancel]), "timeout" (a time
+// limit).
 //
 // Call it before [queue.Worker.Run], once per worker. It returns an error
 // wrapping resilience.ErrInvalidArgument when w is nil, and the meter's
@@ -159,7 +162,7 @@ func InstrumentWorker(w *queue.Worker, cfg Config) error {
 func end(ctx context.Context, span trace.Span, attrs []attribute.KeyValue, start time.Time, err error,
 	consumed metric.Int64Counter, duration metric.Float64Histogram) {
 	if err != nil {
-		et := errorType(err)
+		et := errorType(causeOf(ctx, err))
 		if err == errPanic {
 			et = "panic"
 		}
@@ -172,6 +175,20 @@ func end(ctx context.Context, span trace.Span, attrs []attribute.KeyValue, start
 	opt := metric.WithAttributes(attrs...)
 	duration.Record(ctx, time.Since(start).Seconds(), opt)
 	consumed.Add(ctx, 1, opt)
+}
+
+// causeOf returns the cause of ctx's cancellation when err is only its
+// echo (a handler returning ctx.Err()): the worker cancels a handler's
+// context with a cause ([queue.ErrRevoked], [queue.ErrTimeLimit]) that
+// names what happened. Any other err is returned as it is.
+func causeOf(ctx context.Context, err error) error {
+	if !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // errPanic stands for a handler's panic on its span.

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/resilience-go/resilience"
 )
@@ -65,6 +66,9 @@ func checkHeaders(h map[string]string) error {
 	for k, v := range h {
 		if err := checkName("header name", k, true); err != nil {
 			return err
+		}
+		if !utf8.ValidString(v) {
+			return invalidArg("header %q: value is not valid UTF-8; want text (encode binary values, e.g. as base64)", k)
 		}
 		n += len(k) + len(v)
 	}

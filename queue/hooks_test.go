@@ -113,3 +113,16 @@ func TestWorkerUseBadMiddleware(t *testing.T) {
 		require.Contains(t, got.Error, "middleware 0 returned a nil handler")
 	})
 }
+
+// TestHeaderValueMustBeUTF8: headers are returned unchanged by every broker
+// and the HTTP API, which JSON would not do for bytes that are not UTF-8:
+// such a value is refused at enqueue, and nothing is stored.
+func TestHeaderValueMustBeUTF8(t *testing.T) {
+	b := queue.NewMemoryBroker()
+	c := queue.NewClient(b)
+	_, err := c.Enqueue(context.Background(), "job", nil, queue.WithTaskID("bad"), queue.WithHeaders(map[string]string{"k": "\xff\xfe"}))
+	require.ErrorIs(t, err, queue.ErrInvalidArgument)
+	require.ErrorContains(t, err, "not valid UTF-8")
+	_, err = c.Get(context.Background(), "bad")
+	require.ErrorIs(t, err, queue.ErrTaskNotFound)
+}

@@ -129,7 +129,10 @@ func TestWeightedPriorityDoesNotStarveLow(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			b := queue.NewMemoryBroker()
 			c := queue.NewClient(b)
-			for i := range 200 {
+			// A weighted claim takes low with probability about 1/7: over
+			// 200 claims a worker that never does is a 1-in-10^13 chance, so
+			// the test cannot fail by bad luck.
+			for i := range 800 {
 				q := "high"
 				if i%2 == 0 {
 					q = "low"
@@ -145,7 +148,7 @@ func TestWeightedPriorityDoesNotStarveLow(t *testing.T) {
 				return nil, nil
 			}))
 			stop := start(w)
-			time.Sleep(50 * time.Second) // 50 of the 100 high tasks
+			time.Sleep(200 * time.Second) // 200 of the 400 high tasks
 			require.NoError(t, stop())
 			low := slices.Index(ran, "low") >= 0
 			require.Equal(t, tt.wantLow, low, "priority %d: ran %v", tt.priority, ran)

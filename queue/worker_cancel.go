@@ -30,6 +30,11 @@ const watchDelay = 20 * time.Millisecond
 // before it tries again.
 const watchRetry = 100 * time.Millisecond
 
+// watchReadTimeout bounds the watch's read of the task. The read runs in
+// the attempt's run loop, which also drives the time limits: a broker that
+// hangs must not hold them (the hard limit comes at most this late).
+const watchReadTimeout = 250 * time.Millisecond
+
 // cancelWatch watches one running attempt for its cancellation. It lives in
 // the attempt's taskHandle and is driven by the attempt's run loop: its
 // timer wakes the loop at the watch's start (sooner), and the loop selects
@@ -82,7 +87,9 @@ func (c *cancelWatch) check(th *taskHandle, now time.Time) {
 		return
 	}
 	c.ch, c.stop = th.w.watcher.Changed(th.id)
-	t, err := th.w.b.Get(th.settle, th.id)
+	ctx, cancel := context.WithTimeout(th.settle, watchReadTimeout)
+	t, err := th.w.b.Get(ctx, th.id)
+	cancel()
 	switch {
 	case err == nil && t.CancelRequested:
 		c.close()

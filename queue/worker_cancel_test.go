@@ -233,3 +233,42 @@ func TestCancelledTaskHandedBackAtShutdownIsRevoked(t *testing.T) {
 		require.Equal(t, queue.StateRevoked, got.State)
 	})
 }
+
+// hangingGet is a memory broker whose Get hangs until its ctx ends, as a
+// broker cut off mid-call would.
+type hangingGet struct{ *queue.MemoryBroker }
+
+func (h hangingGet) Get(ctx context.Context, _ string) (*queue.Task, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestHungWatchReadDoesNotHoldTheTimeLimit: the cancellation watch reads
+// the task in the attempt's run loop, which also drives the time limits; a
+// read that hangs must not keep a handler that ignores its ctx from
+// failing at TimeLimit.
+func TestHungWatchReadDoesNotHoldTheTimeLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := queue.NewMemoryBroker()
+		w := newWorker(t, hangingGet{mb}, queue.WorkerConfig{
+			Concurrency: 1, SoftTimeLimit: time.Second, TimeLimit: 2 * time.Second,
+			Retry: resilience.RetryPolicy{MaxAttempts: 1},
+		})
+		release := make(chan struct{})
+		w.Handle("stuck", func(context.Context, *queue.Task) (any, error) {
+			<-release // ignores its ctx
+			return nil, nil
+		})
+		stop := start(w)
+		c := queue.NewClient(mb)
+		task, err := c.Enqueue(context.Background(), "stuck", nil)
+		require.NoError(t, err)
+		begin := time.Now()
+		final := wait(t, c, task.ID)
+		require.Equal(t, queue.StateFailure, final.State, "error %q", final.Error)
+		require.ErrorContains(t, errors.New(final.Error), "time limit exceeded")
+		require.LessOrEqual(t, time.Since(begin), 3*time.Second, "the attempt ended %v after the enqueue", time.Since(begin))
+		close(release)
+		require.NoError(t, stop())
+	})
+}

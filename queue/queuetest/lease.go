@@ -66,7 +66,10 @@ func testStaleLease(t *testing.T, b queue.Broker) {
 // first by Renew alone, then by Progress alone, while another claimer
 // waits: it must get nothing.
 func testRenewKeeps(t *testing.T, b queue.Broker) {
-	const lease = 300 * time.Millisecond
+	// Long enough that a stall of the test's own goroutine (GC, a loaded
+	// machine under -race) between two renewals does not let the lease
+	// run out: the renewals come every lease/6.
+	const lease = time.Second
 	enqueue(t, b, "t1", "default")
 	_, token := claim(t, b, lease, "default")
 	ctx := ctxFor(t, waitFor)

@@ -27,6 +27,9 @@ type Options struct {
 	// AppendOnly turns on the append-only file with appendfsync always, so a
 	// SIGKILLed server restarts with every acknowledged write.
 	AppendOnly bool
+	// Debug enables the DEBUG command (off by default since Redis 7), so a
+	// test can stall the server with DEBUG SLEEP.
+	Debug bool
 }
 
 // Server is a Redis server for one test.
@@ -81,6 +84,9 @@ func (s *Server) start(bin string) error {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
+	}
+	if s.opts.Debug {
+		args = append(args, "--enable-debug-command", "yes")
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.dir

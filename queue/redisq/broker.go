@@ -270,8 +270,8 @@ func (b *Broker) poison(ctx context.Context, id, token, cause string, fields map
 		return fmt.Errorf("redisq: encode dead letter of task %s: %w", id, err)
 	}
 	err = b.pipe.run(ctx, poisonScript,
-		[]string{b.k.leases, b.k.task + id, b.k.dlqOrder, b.k.dlqEntries, b.k.dlqSeq},
-		b.k.changed, id, token, cause, entry, resultTTLForCorrupt.Milliseconds()).Err()
+		[]string{b.k.leases, b.k.task + id, b.k.dlqOrder, b.k.dlqEntries, b.k.dlqSeq, b.k.claim + token},
+		b.k.changed, id, token, newToken(), cause, entry, resultTTLForCorrupt.Milliseconds()).Err()
 	return b.wrap(ctx, "fail corrupt task "+id, err)
 }
 

@@ -27,7 +27,7 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 	if err := claimArgs(queues, lease); err != nil {
 		return nil, "", err
 	}
-	keys, wakes := b.claimKeys(queues, "")
+	_, wakes := b.claimKeys(queues, "")
 	woken := -1 // the queue whose wake token woke this claim
 	for {
 		if err := b.check(ctx); err != nil {
@@ -37,6 +37,7 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 			return nil, "", err
 		}
 		token := newToken()
+		keys, _ := b.claimKeys(queues, token)
 		res, err := b.pipe.run(ctx, claimScript, keys, b.k.changed, token, micros(lease), len(queues), woken).Slice()
 		if err != nil {
 			return nil, "", b.wrap(ctx, "claim", err)
@@ -72,14 +73,13 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 	}
 }
 
-// claimKeys returns the KEYS of the claim scripts for queues (with task,
-// when not empty, after the four leading ones) and the queues' wake lists.
-func (b *Broker) claimKeys(queues []string, task string) (keys, wakes []string) {
-	keys = make([]string, 0, 5+2*len(queues))
-	keys = append(keys, b.k.leases, b.k.delayed, b.k.task, b.k.queue)
-	if task != "" {
-		keys = append(keys, task)
-	}
+// claimKeys returns the KEYS of the claim scripts for queues and claim
+// token (with more after the five leading ones) and the queues' wake
+// lists.
+func (b *Broker) claimKeys(queues []string, token string, more ...string) (keys, wakes []string) {
+	keys = make([]string, 0, 5+len(more)+2*len(queues))
+	keys = append(keys, b.k.leases, b.k.delayed, b.k.task, b.k.queue, b.k.claim+token)
+	keys = append(keys, more...)
 	wakes = make([]string, 0, len(queues)+1)
 	for _, q := range queues {
 		keys = append(keys, b.k.ready(q), b.k.wakeList(q))
@@ -131,10 +131,11 @@ func (b *Broker) claimed(ctx context.Context, res []any, token string, queues []
 // completion succeeded, CompleteAndClaim returns no error.
 //
 // A [queue.Worker] uses it, so that each task costs two Redis calls
-// (enqueue, complete-and-claim) instead of three. When a reply is lost
-// (a Redis error after the script ran) a next task may have been claimed
-// unknown to the caller: its lease runs out and it is redelivered, as
-// after a lost worker.
+// (enqueue, complete-and-claim) instead of three. A call the client
+// re-sends (after a read timeout) answers as its first run did. When the
+// reply is lost for good (an error after the script ran) a next task may
+// have been claimed unknown to the caller: its lease runs out and it is
+// redelivered, as after a lost worker.
 func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration,
 	queues []string, lease time.Duration) (next *queue.Task, nextToken string, err error) {
 	if err := ttlArg("CompleteAndClaim", ttl); err != nil {
@@ -149,10 +150,10 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 	if err := b.check(ctx); err != nil {
 		return nil, "", err
 	}
-	keys, _ := b.claimKeys(queues, b.k.task+id)
 	nextToken = newToken()
-	reply, err := b.pipe.run(ctx, completeClaimScript, keys, b.k.changed, id, token, string(result),
-		millis(ttl), nextToken, micros(lease), len(queues)).Result()
+	keys, _ := b.claimKeys(queues, nextToken, b.k.task+id, b.k.claim+token)
+	reply, err := b.pipe.run(ctx, completeClaimScript, keys, b.k.changed, id, token, nextToken, string(result),
+		millis(ttl), micros(lease), len(queues)).Result()
 	if err != nil {
 		return nil, "", b.wrap(ctx, "complete task "+id, err)
 	}

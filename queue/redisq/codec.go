@@ -17,7 +17,9 @@ import (
 // microseconds in decimal, taken from Redis's clock (TIME) except
 // enqueued_at and not_before, which the enqueuing client gives. Counters
 // and times that are absent are zero. token and lease_us belong to the
-// current lease and are not part of the task; ttl_ms is the result TTL
+// current lease and are not part of the task (once a task is settled,
+// token holds the id of the call that settled it, so that a re-sent call
+// can recognise its own work); ttl_ms is the result TTL
 // (ExpiresAt is finished_at + ttl_ms).
 const (
 	fName         = "name"

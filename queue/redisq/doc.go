@@ -54,6 +54,8 @@
 //	{P}:leases                   sorted set: task id -> lease expiry
 //	{P}:scan                     cursor of the reconciliation sweep
 //	{P}:wake:<token>             private wake-up list of one blocked claim (expires in 10 s)
+//	{P}:claim:<token>            claim record: the id of the task a claim token took, until the
+//	                             task is settled (or its lease runs out)
 //	{P}:changed                  pub/sub channel: ids of tasks that changed (for Client.Wait)
 //	{P}:dlq:order                sorted set: task id -> push order of its dead letter
 //	{P}:dlq:entries              hash: task id -> dead letter (dlq.Entry as JSON)
@@ -108,6 +110,14 @@
 // covers the task keys step by step (SCAN, 500 keys per Recover).
 //
 // # Faults
+//
+// A script the client sends again runs once in effect. go-redis re-sends a
+// command after a read timeout (MaxRetries, 3 by default), and the first
+// send may still run in Redis: a stalled server runs both. So every
+// settling call carries an id that the task keeps (a second run finds it
+// and answers as the first did), and a claim leaves a record of the task
+// its token took (a second run returns that task rather than taking
+// another). Keep whatever client options you like.
 //
 // If Redis is unreachable, Enqueue returns the connection error wrapped
 // (the task was not stored; enqueueing the same id again is safe). Workers

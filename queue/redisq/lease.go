@@ -21,16 +21,23 @@ import (
 
 // settle runs a lease script and translates its result code. Retry and
 // Release need the queue keys (requeue is true), the others only the lease
-// set and the task.
-func (b *Broker) settle(ctx context.Context, op string, s *redis.Script, requeue bool, id, token string, args ...any) error {
+// set, the task and the token's claim record. once tells a call that
+// changes the task for good (it gets an id, so that a second run of it
+// answers as the first did) from one that is safe to repeat (Renew,
+// Progress).
+func (b *Broker) settle(ctx context.Context, op string, s *redis.Script, requeue, once bool, id, token string, args ...any) error {
 	if err := b.check(ctx); err != nil {
 		return err
 	}
-	keys := []string{b.k.leases, b.k.task + id}
+	keys := []string{b.k.leases, b.k.task + id, b.k.claim + token}
 	if requeue {
-		keys = []string{b.k.leases, b.k.delayed, b.k.queue, b.k.task + id}
+		keys = []string{b.k.leases, b.k.delayed, b.k.queue, b.k.task + id, b.k.claim + token}
 	}
-	code, err := b.pipe.run(ctx, s, keys, append([]any{b.k.changed, id, token}, args...)...).Int64()
+	call := ""
+	if once {
+		call = newToken()
+	}
+	code, err := b.pipe.run(ctx, s, keys, append([]any{b.k.changed, id, token, call}, args...)...).Int64()
 	if err != nil {
 		return b.wrap(ctx, op+" task "+id, err)
 	}
@@ -76,7 +83,7 @@ func (b *Broker) Renew(ctx context.Context, id, token string, lease time.Duratio
 	if err := leaseArg("Renew", lease); err != nil {
 		return err
 	}
-	return b.settle(ctx, "renew", renewScript, false, id, token, micros(lease))
+	return b.settle(ctx, "renew", renewScript, false, false, id, token, micros(lease))
 }
 
 // Progress implements [queue.Broker.Progress].
@@ -88,7 +95,7 @@ func (b *Broker) Progress(ctx context.Context, id, token string, p queue.Progres
 	if err != nil {
 		return fmt.Errorf("%w: Progress: %w", queue.ErrInvalidArgument, err)
 	}
-	return b.settle(ctx, "progress", progressScript, false, id, token, micros(lease), raw)
+	return b.settle(ctx, "progress", progressScript, false, false, id, token, micros(lease), raw)
 }
 
 // Complete implements [queue.Broker.Complete]. The task hash expires with
@@ -100,7 +107,7 @@ func (b *Broker) Complete(ctx context.Context, id, token string, result json.Raw
 	if len(result) > 0 && !json.Valid(result) {
 		return fmt.Errorf("%w: Complete: result is not valid JSON", queue.ErrInvalidArgument)
 	}
-	return b.settle(ctx, "complete", completeScript, false, id, token, string(result), millis(ttl))
+	return b.settle(ctx, "complete", completeScript, false, true, id, token, string(result), millis(ttl))
 }
 
 // Fail implements [queue.Broker.Fail]. The task hash expires with a Redis
@@ -109,16 +116,16 @@ func (b *Broker) Fail(ctx context.Context, id, token, errMsg string, ttl time.Du
 	if err := ttlArg("Fail", ttl); err != nil {
 		return err
 	}
-	return b.settle(ctx, "fail", failScript, false, id, token, errMsg, millis(ttl))
+	return b.settle(ctx, "fail", failScript, false, true, id, token, errMsg, millis(ttl))
 }
 
 // Retry implements [queue.Broker.Retry]. notBefore is compared with the
 // Redis server's clock.
 func (b *Broker) Retry(ctx context.Context, id, token, errMsg string, notBefore time.Time) error {
-	return b.settle(ctx, "retry", retryScript, true, id, token, errMsg, usString(notBefore))
+	return b.settle(ctx, "retry", retryScript, true, true, id, token, errMsg, usString(notBefore))
 }
 
 // Release implements [queue.Broker.Release].
 func (b *Broker) Release(ctx context.Context, id, token string) error {
-	return b.settle(ctx, "release", releaseScript, true, id, token)
+	return b.settle(ctx, "release", releaseScript, true, true, id, token)
 }

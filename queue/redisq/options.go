@@ -44,6 +44,7 @@ type keys struct {
 	delayed    string // ZSET id -> not-before (µs), tasks of every queue
 	scan       string // SCAN cursor of the reconciliation sweep
 	wake       string // prefix of the private wake-up lists of blocked claims
+	claim      string // prefix of the claim records: claim + token -> task id
 	changed    string // pub/sub channel: task ids that changed
 	dlqOrder   string // ZSET task id -> push sequence
 	dlqEntries string // HASH task id -> entry JSON
@@ -70,6 +71,7 @@ func newKeys(prefix string) (keys, error) {
 		delayed:    tag + ":delayed",
 		scan:       tag + ":scan",
 		wake:       tag + ":wake:",
+		claim:      tag + ":claim:",
 		changed:    tag + ":changed",
 		dlqOrder:   tag + ":dlq:order",
 		dlqEntries: tag + ":dlq:entries",

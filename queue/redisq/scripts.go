@@ -160,8 +160,19 @@ var claimFields = []string{fAttempt, fStartedAt, fName, fQueue, fPayload, fMaxRe
 // -1. It defines no function: a closure made on every call costs time.
 const luaClaim = `
 local claimed
+-- A claim record says which task a claim token took: a second run of the
+-- same claim (the client re-sent it after a read timeout while the first
+-- run went through) returns that task instead of taking another.
+local prev = redis.call('GET', CLAIMREC)
+if prev then
+  local f = redis.pcall('HMGET', TP .. prev, 'token', 'attempt', 'started_at', 'name', 'queue', 'payload',
+    'max_retries', 'retries', 'redeliveries', 'enqueued_at', 'error', 'result')
+  if not f.err and f[1] == TOKEN then
+    claimed = {1, prev, f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12]}
+  end
+end
 local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
-if first[2] and tonumber(first[2]) <= t then
+if not claimed and first[2] and tonumber(first[2]) <= t then
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', DELAYED, '-inf', t, 'LIMIT', 0, 100)) do
     redis.call('ZREM', DELAYED, id)
     local q = redis.pcall('HGET', TP .. id, 'queue')
@@ -174,6 +185,7 @@ if first[2] and tonumber(first[2]) <= t then
   first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
 end
 for i = 0, NQ - 1 do
+  if claimed then break end
   local rk = KEYS[Q0 + 2 * i]
   while true do
     local id = redis.call('LPOP', rk)
@@ -197,6 +209,7 @@ for i = 0, NQ - 1 do
         'token', TOKEN, 'lease_us', LEASE)
       if f[3] or f[4] then redis.call('HDEL', key, 'progress', 'not_before') end
       redis.call('ZADD', LEASES, t + tonumber(LEASE), id)
+      redis.call('SET', CLAIMREC, id, 'PX', math.max(1, math.min(math.floor(tonumber(LEASE) / 1000), 86400000)))
       -- This claim took a wake token: pass it on while that queue has work,
       -- for claimers still asleep.
       if WOKEN >= 0 and redis.call('LLEN', KEYS[Q0 + 2 * WOKEN]) > 0 then
@@ -212,8 +225,8 @@ for i = 0, NQ - 1 do
 end
 `
 
-// claim: KEYS[5+2i], KEYS[6+2i] the ready list and wake list of the i-th
-// queue (0-based). ARGV: channel, token, lease (µs), number of queues, the
+// claim: KEYS[5] the claim record of the token, KEYS[6+2i], KEYS[7+2i]
+// the ready list and wake list of the i-th queue (0-based). ARGV: channel, token, lease (µs), number of queues, the
 // index of the queue whose wake token woke this claim (-1 for none).
 // Returns luaClaim's claimed, or, when there is nothing to claim, {0,
 // µs until the next delay or lease runs out, or -1}. Only then does it
@@ -223,7 +236,7 @@ end
 var claimScript = redis.NewScript(luaBaseKeys + `
 local tm = redis.call('TIME')
 local t, ts = tonumber(tm[1]) * 1000000 + tonumber(tm[2]), tm[1] .. string.sub(tm[2] + 1000000, 2)
-local CHANNEL, TOKEN, LEASE, NQ, WOKEN, Q0 = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), 5
+local CHANNEL, TOKEN, LEASE, NQ, WOKEN, CLAIMREC, Q0 = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), KEYS[5], 6
 ` + luaClaim + `
 if claimed then return claimed end
 -- Nothing to claim: recover expired leases, then say how long to wait
@@ -246,27 +259,38 @@ return {0, wait}
 `)
 
 // completeClaim completes a task and claims the next one in one step.
-// KEYS: those of claim, with the task hash at KEYS[5] and the queues'
-// lists from KEYS[6]. ARGV: channel, id, token, result JSON ("" for none),
-// TTL (ms), next token, lease (µs), number of queues. Returns the code of
-// the lease scripts when the completion failed, else {0, luaClaim's
-// claimed} or {0} when nothing is ready.
+// KEYS: those of claim (with the claim record of the next token), then the
+// task hash and the claim record of its token, then the queues' lists from
+// KEYS[8]. ARGV: channel, id, token, next token (also this call's id),
+// result JSON ("" for none), TTL (ms), lease (µs), number of queues.
+// Returns the code of the lease scripts when the completion failed, else
+// {0, luaClaim's claimed} or {0} when nothing is ready. A second run of the
+// same call finds the task completed under its id and the next task's
+// claim record, and answers as the first run did.
 var completeClaimScript = redis.NewScript(luaBaseKeys + `
-local KEY, HOLD = KEYS[5], {'error', 'result'}
-` + luaHold + `
+local KEY, NEXT = KEYS[6], ARGV[4]
+local f = redis.pcall('HMGET', KEY, 'state', 'token', 'error', 'result')
+if f.err then return 4 end
 local tm = redis.call('TIME')
 local t, ts = tonumber(tm[1]) * 1000000 + tonumber(tm[2]), tm[1] .. string.sub(tm[2] + 1000000, 2)
-redis.call('ZREM', LEASES, ARGV[2])
-if ARGV[4] == '' then
-  redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[5], 'token', '')
-  if f[3] or f[4] then redis.call('HDEL', KEY, 'error', 'result') end
-else
-  redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[5], 'token', '', 'result', ARGV[4])
-  if f[3] then redis.call('HDEL', KEY, 'error') end
+if f[2] ~= NEXT then
+  if ARGV[3] == '' or f[2] ~= ARGV[3] or (f[1] ~= 'STARTED' and f[1] ~= 'PROCESSING') then
+    if not f[1] and redis.call('EXISTS', KEY) == 0 then return 1 end
+    return 2
+  end
+  redis.call('ZREM', LEASES, ARGV[2])
+  redis.call('DEL', KEYS[7])
+  if ARGV[5] == '' then
+    redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[6], 'token', NEXT)
+    if f[3] or f[4] then redis.call('HDEL', KEY, 'error', 'result') end
+  else
+    redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[6], 'token', NEXT, 'result', ARGV[5])
+    if f[3] then redis.call('HDEL', KEY, 'error') end
+  end
+  redis.call('PEXPIRE', KEY, ARGV[6])
+  redis.call('PUBLISH', ARGV[1], ARGV[2])
 end
-redis.call('PEXPIRE', KEY, ARGV[5])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-local CHANNEL, TOKEN, LEASE, NQ, WOKEN, Q0 = ARGV[1], ARGV[6], ARGV[7], tonumber(ARGV[8]), -1, 6
+local CHANNEL, TOKEN, LEASE, NQ, WOKEN, CLAIMREC, Q0 = ARGV[1], NEXT, ARGV[7], tonumber(ARGV[8]), -1, KEYS[5], 8
 ` + luaClaim + `
 if claimed then return {0, claimed} end
 return {0}

@@ -2,146 +2,150 @@ package redisq
 
 import "github.com/redis/go-redis/v9"
 
-// The lease-holding scripts: ARGV channel, id, token first; they return
-// codeOK, codeNotFound, codeLost, codeCorrupt or codeNotHash. A token holds
-// a task while the task is STARTED or PROCESSING under that token;
-// settling clears the token. A lease that ran out but was not recovered yet still holds: no
+// The lease-holding scripts: ARGV channel, id, token, call first; they
+// return codeOK, codeNotFound, codeLost, codeCorrupt or codeNotHash. A
+// token holds a task while the task is STARTED or PROCESSING under that
+// token. Settling replaces the token with the call's own id (unique like a
+// token, and never a lease token), so a second run of the same call (the
+// client re-sent it after a read timeout while the first run went through)
+// finds its own mark and answers as the first run did, while any other
+// call with the old token finds the lease lost. Settling also deletes the
+// token's claim record (see luaClaim). A lease that ran out but was not recovered yet still holds: no
 // other worker can have the task before the recoverer (or an idle claim)
 // makes it claimable again.
 
 // luaHold reads the fields named in HOLD of the task hash KEY and returns
-// from the script when ARGV[3] is not its lease token: 1 when there is no
-// task, 2 when the lease is lost, 4 when KEY is not a hash. f[1] is the
-// state, f[2] the token.
+// from the script when ARGV[3] is not its lease token: 0 when ARGV[4] (the
+// call's id, "" for calls that are safe to repeat) already settled the
+// task, 1 when there is no task, 2 when the lease is lost, 4 when KEY is
+// not a hash. f[1] is the state, f[2] the token.
 const luaHold = `
 local f = redis.pcall('HMGET', KEY, 'state', 'token', unpack(HOLD))
 if f.err then return 4 end
 if ARGV[3] == '' or f[2] ~= ARGV[3] or (f[1] ~= 'STARTED' and f[1] ~= 'PROCESSING') then
+  if ARGV[4] ~= '' and f[2] == ARGV[4] then return 0 end
   if not f[1] and redis.call('EXISTS', KEY) == 0 then return 1 end
   return 2
 end
 `
 
-// renew: KEYS leases, task. ARGV[4] lease (µs).
+// renew: KEYS leases, task. ARGV[5] lease (µs).
 var renewScript = redis.NewScript(`
 local LEASES, KEY, HOLD = KEYS[1], KEYS[2], {}
 ` + luaHold + `
 local tm = redis.call('TIME')
-redis.call('ZADD', LEASES, tonumber(tm[1]) * 1000000 + tonumber(tm[2]) + tonumber(ARGV[4]), ARGV[2])
+redis.call('ZADD', LEASES, tonumber(tm[1]) * 1000000 + tonumber(tm[2]) + tonumber(ARGV[5]), ARGV[2])
 return 0
 `)
 
-// progress: KEYS leases, task. ARGV[4] lease (µs), ARGV[5] progress JSON.
+// progress: KEYS leases, task. ARGV[5] lease (µs), ARGV[6] progress JSON.
 var progressScript = redis.NewScript(`
 local LEASES, KEY, HOLD = KEYS[1], KEYS[2], {}
 ` + luaHold + `
 local tm = redis.call('TIME')
-redis.call('ZADD', LEASES, tonumber(tm[1]) * 1000000 + tonumber(tm[2]) + tonumber(ARGV[4]), ARGV[2])
-redis.call('HSET', KEY, 'state', 'PROCESSING', 'progress', ARGV[5])
+redis.call('ZADD', LEASES, tonumber(tm[1]) * 1000000 + tonumber(tm[2]) + tonumber(ARGV[5]), ARGV[2])
+redis.call('HSET', KEY, 'state', 'PROCESSING', 'progress', ARGV[6])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 0
 `)
 
-// complete: KEYS leases, task. ARGV[4] result JSON ("" for none), ARGV[5]
-// TTL (ms).
+// luaSettled ends a settling script after its state change: it drops the
+// lease entry and the claim record CLAIMREC of the token, and announces the
+// change.
+const luaSettled = `
+redis.call('ZREM', LEASES, ARGV[2])
+redis.call('DEL', CLAIMREC)
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 0
+`
+
+// complete: KEYS leases, task, claim record. ARGV[5] result JSON ("" for
+// none), ARGV[6] TTL (ms).
 var completeScript = redis.NewScript(`
-local LEASES, KEY, HOLD = KEYS[1], KEYS[2], {'error', 'result'}
+local LEASES, KEY, CLAIMREC, HOLD = KEYS[1], KEYS[2], KEYS[3], {'error', 'result'}
 ` + luaHold + `
 local tm = redis.call('TIME')
 local ts = tm[1] .. string.sub(tm[2] + 1000000, 2)
-redis.call('ZREM', LEASES, ARGV[2])
-if ARGV[4] == '' then
-  redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[5], 'token', '')
+if ARGV[5] == '' then
+  redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[6], 'token', ARGV[4])
   if f[3] or f[4] then redis.call('HDEL', KEY, 'error', 'result') end
 else
-  redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[5], 'token', '', 'result', ARGV[4])
+  redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[6], 'token', ARGV[4], 'result', ARGV[5])
   if f[3] then redis.call('HDEL', KEY, 'error') end
 end
-redis.call('PEXPIRE', KEY, ARGV[5])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 0
-`)
+redis.call('PEXPIRE', KEY, ARGV[6])
+` + luaSettled)
 
-// fail: KEYS leases, task. ARGV[4] error, ARGV[5] TTL (ms).
+// fail: KEYS leases, task, claim record. ARGV[5] error, ARGV[6] TTL (ms).
 var failScript = redis.NewScript(`
-local LEASES, KEY, HOLD = KEYS[1], KEYS[2], {}
+local LEASES, KEY, CLAIMREC, HOLD = KEYS[1], KEYS[2], KEYS[3], {}
 ` + luaHold + `
 local tm = redis.call('TIME')
-redis.call('ZREM', LEASES, ARGV[2])
 redis.call('HSET', KEY, 'state', 'FAILURE', 'finished_at', tm[1] .. string.sub(tm[2] + 1000000, 2),
-  'ttl_ms', ARGV[5], 'token', '', 'error', ARGV[4])
-redis.call('PEXPIRE', KEY, ARGV[5])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 0
-`)
+  'ttl_ms', ARGV[6], 'token', ARGV[4], 'error', ARGV[5])
+redis.call('PEXPIRE', KEY, ARGV[6])
+` + luaSettled)
 
-// retry: KEYS leases, delayed, queue prefix, task. ARGV[4] error, ARGV[5]
-// not-before (µs, "" for none).
+// retry: KEYS leases, delayed, queue prefix, task, claim record. ARGV[5]
+// error, ARGV[6] not-before (µs, "" for none).
 var retryScript = redis.NewScript(`
-local LEASES, DELAYED, QP, KEY, HOLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4], {'queue', 'retries'}
+local LEASES, DELAYED, QP, KEY, CLAIMREC, HOLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], {'queue', 'retries'}
 ` + luaHold + luaNow + luaQueue + `
 if not f[3] or f[3] == '' then return 3 end
-redis.call('ZREM', LEASES, ARGV[2])
 local r = tonumber(f[4] or '0')
 if r then
-  redis.call('HSET', KEY, 'state', 'RETRY', 'token', '', 'error', ARGV[4], 'retries', r + 1)
+  redis.call('HSET', KEY, 'state', 'RETRY', 'token', ARGV[4], 'error', ARGV[5], 'retries', r + 1)
 else
-  redis.call('HSET', KEY, 'state', 'RETRY', 'token', '', 'error', ARGV[4])
+  redis.call('HSET', KEY, 'state', 'RETRY', 'token', ARGV[4], 'error', ARGV[5])
 end
-local nb = tonumber(ARGV[5])
+local nb = tonumber(ARGV[6])
 if nb and nb > now() then
-  redis.call('HSET', KEY, 'not_before', ARGV[5])
+  redis.call('HSET', KEY, 'not_before', ARGV[6])
   delay(f[3], ARGV[2], nb)
 else
   ready(f[3], ARGV[2], false)
 end
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 0
-`)
+` + luaSettled)
 
-// release: KEYS leases, delayed, queue prefix, task. The task goes back to
-// the front of its queue.
+// release: KEYS leases, delayed, queue prefix, task, claim record. The task
+// goes back to the front of its queue.
 var releaseScript = redis.NewScript(`
-local LEASES, DELAYED, QP, KEY, HOLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4], {'queue', 'attempt', 'progress'}
+local LEASES, DELAYED, QP, KEY, CLAIMREC, HOLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], {'queue', 'attempt', 'progress'}
 ` + luaHold + luaQueue + `
 if not f[3] or f[3] == '' then return 3 end
-redis.call('ZREM', LEASES, ARGV[2])
 local a = tonumber(f[4] or '0')
 if a and a > 0 then
-  redis.call('HSET', KEY, 'state', 'PENDING', 'token', '', 'attempt', a - 1)
+  redis.call('HSET', KEY, 'state', 'PENDING', 'token', ARGV[4], 'attempt', a - 1)
 else
-  redis.call('HSET', KEY, 'state', 'PENDING', 'token', '')
+  redis.call('HSET', KEY, 'state', 'PENDING', 'token', ARGV[4])
 end
 if f[5] then redis.call('HDEL', KEY, 'progress') end
 ready(f[3], ARGV[2], true)
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 0
-`)
+` + luaSettled)
 
 // poison fails a task whose data does not decode and records its dead
 // letter, in one step. KEYS leases, task, dead-letter order, entries,
-// counter. ARGV[3] token ("" for a task stuck without a lease holder: any
-// leased state), ARGV[4] error, ARGV[5] entry JSON, ARGV[6] TTL (ms).
+// counter, claim record. ARGV[3] token ("" for a task stuck without a
+// lease holder: any leased state), ARGV[4] call, ARGV[5] error, ARGV[6]
+// entry JSON, ARGV[7] TTL (ms).
 var poisonScript = redis.NewScript(`
-local LEASES, KEY = KEYS[1], KEYS[2]
+local LEASES, KEY, CLAIMREC = KEYS[1], KEYS[2], KEYS[6]
 local f = redis.pcall('HMGET', KEY, 'state', 'token')
 if f.err then return 1 end
-if (ARGV[3] == '' and f[1] ~= 'STARTED' and f[1] ~= 'PROCESSING') or (ARGV[3] ~= '' and f[2] ~= ARGV[3]) then
+if f[1] == 'FAILURE' and f[2] == ARGV[4] then return 0 end
+if (f[1] ~= 'STARTED' and f[1] ~= 'PROCESSING') or (ARGV[3] ~= '' and f[2] ~= ARGV[3]) then
   if not f[1] and redis.call('EXISTS', KEY) == 0 then return 1 end
   return 2
 end
 local tm = redis.call('TIME')
-redis.call('ZREM', LEASES, ARGV[2])
 redis.call('HSET', KEY, 'state', 'FAILURE', 'finished_at', tm[1] .. string.sub(tm[2] + 1000000, 2),
-  'ttl_ms', ARGV[6], 'token', '', 'error', ARGV[4])
-redis.call('PEXPIRE', KEY, ARGV[6])
+  'ttl_ms', ARGV[7], 'token', ARGV[4], 'error', ARGV[5])
+redis.call('PEXPIRE', KEY, ARGV[7])
 if not redis.call('ZSCORE', KEYS[3], ARGV[2]) then
   redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), ARGV[2])
 end
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[5])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 0
-`)
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[6])
+` + luaSettled)
 
 // dlqPushScript: KEYS order, entries, counter; ARGV id, entry JSON.
 var dlqPushScript = redis.NewScript(`

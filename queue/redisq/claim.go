@@ -27,7 +27,10 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 	if err := claimArgs(queues, lease); err != nil {
 		return nil, "", err
 	}
-	_, wakes := b.claimKeys(queues, "")
+	wakes := make([]string, len(queues))
+	for i, q := range queues {
+		wakes[i] = b.k.wakeList(q)
+	}
 	woken := -1 // the queue whose wake token woke this claim
 	for {
 		if err := b.check(ctx); err != nil {
@@ -37,27 +40,28 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 			return nil, "", err
 		}
 		token := newToken()
-		keys, _ := b.claimKeys(queues, token)
-		res, err := b.pipe.run(ctx, claimScript, keys, b.k.changed, token, micros(lease), len(queues), woken).Slice()
+		keys, args := b.takeArgs(queues, token, []string{b.k.leases})
+		args = append([]any{micros(lease), len(queues), woken}, args...)
+		res, err := b.pipe.run(ctx, takeScript, keys, args...).Slice()
 		if err != nil {
 			return nil, "", b.wrap(ctx, "claim", err)
 		}
 		woken = -1
-		kind, _ := res[0].(int64)
-		if kind != 0 {
-			t, err := b.claimed(ctx, res, token, queues)
+		if id, q, ok := took(res, queues); ok {
+			t, err := b.start(ctx, id, q, token, lease)
 			if t != nil || err != nil {
 				return t, token, err
 			}
-			continue // a corrupt task went to the dead letters
+			continue // a stale entry, or a corrupt task sent to the dead letters
 		}
-		if len(res) != 2 && len(res) != 3 {
+		if len(res) != 3 {
 			return nil, "", fmt.Errorf("redisq: claim: unexpected reply %v", res)
 		}
-		if len(res) == 3 {
-			if err := b.poisonStuck(ctx, res[2]); err != nil {
-				return nil, "", err
+		if due, _ := res[2].(int64); due == 1 {
+			if _, _, err := b.expireDue(ctx, expireBatch); err != nil {
+				return nil, "", b.wrap(ctx, "claim: recover", err)
 			}
+			continue
 		}
 		wait, _ := res[1].(int64)
 		if wait == 0 {
@@ -73,69 +77,99 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 	}
 }
 
-// claimKeys returns the KEYS of the claim scripts for queues and claim
-// token (with more after the five leading ones) and the queues' wake
-// lists.
-func (b *Broker) claimKeys(queues []string, token string, more ...string) (keys, wakes []string) {
-	keys = make([]string, 0, 5+len(more)+2*len(queues))
-	keys = append(keys, b.k.leases, b.k.delayed, b.k.task, b.k.queue, b.k.claim+token)
+// takeArgs returns the KEYS of a take (after more) for queues and claim
+// token, and the queue names for its ARGV.
+func (b *Broker) takeArgs(queues []string, token string, more []string) (keys []string, names []any) {
+	keys = make([]string, 0, len(more)+3+5*len(queues))
 	keys = append(keys, more...)
-	wakes = make([]string, 0, len(queues)+1)
-	for _, q := range queues {
-		keys = append(keys, b.k.ready(q), b.k.wakeList(q))
-		wakes = append(wakes, b.k.wakeList(q))
+	keys = append(keys, b.k.claimRec(token), b.k.paused)
+	names = make([]any, len(queues))
+	for i, q := range queues {
+		qk := b.k.q(q)
+		keys = append(keys, qk.ready, qk.wake, qk.delayed, qk.idx[1], qk.idx[0])
+		names[i] = q
 	}
-	return keys, wakes
+	return keys, names
 }
 
-// claimed turns a reply of luaClaim into the claimed task. A task that does
-// not decode is failed into the dead letters, and so is an id whose key is
-// not a hash; claimed returns a nil task and error then.
-func (b *Broker) claimed(ctx context.Context, res []any, token string, queues []string) (*queue.Task, error) {
-	kind, _ := res[0].(int64)
-	switch {
-	case kind == 1 && len(res) == 2+len(claimFields):
-		id, _ := res[1].(string)
-		f := make(map[string]string, len(claimFields)+1)
-		f[fState] = string(queue.StateStarted)
-		for i, name := range claimFields {
-			if v, ok := res[2+i].(string); ok {
-				f[name] = v
-			}
-		}
-		t, derr := decodeTask(id, f)
-		if derr == nil {
-			return t, nil
-		}
-		// On error the lease runs out and a later claim tries again.
-		return nil, b.poison(ctx, id, token, derr.Error(), f)
-	case kind == 2 && len(res) == 3:
-		id, _ := res[1].(string)
-		i, _ := res[2].(int64)
-		q := ""
-		if i >= 0 && int(i) < len(queues) {
-			q = queues[i]
-		}
-		return nil, b.deadLetterKey(ctx, id, q)
+// took reads the {1, id, i} reply of luaTake.
+func took(res []any, queues []string) (id, q string, ok bool) {
+	if len(res) != 3 {
+		return "", "", false
 	}
-	return nil, fmt.Errorf("redisq: claim: unexpected reply %v", res)
+	if kind, _ := res[0].(int64); kind != 1 {
+		return "", "", false
+	}
+	id, _ = res[1].(string)
+	i, _ := res[2].(int64)
+	if i < 0 || int(i) >= len(queues) {
+		return "", "", false
+	}
+	return id, queues[i], true
+}
+
+// start moves task id, reserved by a take for token, to STARTED and
+// returns it. It returns a nil task and error for a stale entry, and for a
+// task that does not decode, which it fails into the dead letters, as it
+// does an id whose key is not a hash.
+func (b *Broker) start(ctx context.Context, id, q, token string, lease time.Duration) (*queue.Task, error) {
+	for range 3 {
+		qk := b.k.q(q)
+		res, err := b.pipe.run(ctx, startScript,
+			[]string{b.k.leases, b.k.claimRec(token), b.k.task + id, qk.idx[0], qk.idx[4], qk.idx[2]},
+			b.k.changed, id, token, micros(lease), q).Slice()
+		if err != nil {
+			return nil, b.wrap(ctx, "claim task "+id, err)
+		}
+		kind, _ := res[0].(int64)
+		switch {
+		case kind == 0:
+			return nil, nil
+		case kind == 1 && len(res) == 1+len(claimFields):
+			f := make(map[string]string, len(claimFields)+1)
+			f[fState] = string(queue.StateStarted)
+			for i, name := range claimFields {
+				if v, ok := res[1+i].(string); ok {
+					f[name] = v
+				}
+			}
+			t, derr := decodeTask(id, f)
+			if derr != nil {
+				return nil, b.poison(ctx, id, token, derr.Error(), f, false)
+			}
+			b.held.Store(token, q)
+			return t, nil
+		case kind == 2:
+			return nil, b.deadLetterKey(ctx, id, q)
+		case kind == 3 && len(res) == 2:
+			f, err := fieldMap(res[1])
+			if err != nil {
+				return nil, err
+			}
+			return nil, b.poison(ctx, id, token, "", f, true)
+		case kind == 5 && len(res) == 2:
+			q, _ = res[1].(string)
+			continue
+		}
+		return nil, fmt.Errorf("redisq: claim task %s: unexpected reply %v", id, res)
+	}
+	return nil, fmt.Errorf("redisq: claim task %s: its queue keeps changing", id)
 }
 
 // CompleteAndClaim implements [queue.CompleteClaimer]: in one script (one
-// round trip) it does what [Broker.Complete] and then a [Broker.Claim] that
-// does not block would do. It completes task id, and if that succeeded and
-// a task is claimable at once in queues, claims it for lease and returns
-// it with its token (next is nil when none is). Its errors are those of
-// Complete, and of Claim for bad queues or lease. A next task that does
-// not decode goes to the dead letters, and next is nil; once the
+// round trip) it does what [Broker.Complete] and the first half of a
+// [Broker.Claim] that does not block would do, and then starts the task it
+// took (a second round trip). It completes task id, and if that succeeded
+// and a task is claimable at once in queues, claims it for lease and
+// returns it with its token (next is nil when none is). Its errors are
+// those of Complete, and of Claim for bad queues or lease. A next task that
+// does not decode goes to the dead letters, and next is nil; once the
 // completion succeeded, CompleteAndClaim returns no error.
 //
-// A [queue.Worker] uses it, so that each task costs two Redis calls
-// (enqueue, complete-and-claim) instead of three. A call the client
-// re-sends (after a read timeout) answers as its first run did. When the
-// reply is lost for good (an error after the script ran) a next task may
-// have been claimed unknown to the caller: its lease runs out and it is
-// redelivered, as after a lost worker.
+// A call the client re-sends (after a read timeout) answers as its first
+// run did. When the reply is lost for good (an error after the script
+// ran) a next task may have been reserved unknown to the caller: its lease
+// runs out and it is claimable again, as after a lost worker.
 func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration,
 	queues []string, lease time.Duration) (next *queue.Task, nextToken string, err error) {
 	if err := ttlArg("CompleteAndClaim", ttl); err != nil {
@@ -151,12 +185,25 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 		return nil, "", err
 	}
 	nextToken = newToken()
-	keys, _ := b.claimKeys(queues, nextToken, b.k.task+id, b.k.claim+token)
-	reply, err := b.pipe.run(ctx, completeClaimScript, keys, b.k.changed, id, token, nextToken, string(result),
-		millis(ttl), micros(lease), len(queues)).Result()
-	if err != nil {
-		return nil, "", b.wrap(ctx, "complete task "+id, err)
+	var reply any
+	for range 3 {
+		q, err := b.queueOf(ctx, token, id)
+		if err != nil {
+			return nil, "", b.wrap(ctx, "complete task "+id, err)
+		}
+		keys, names := b.takeArgs(queues, nextToken, b.settleKeys(id, token, q))
+		args := append([]any{b.k.changed, id, token, nextToken, q, string(result), millis(ttl), micros(lease), len(queues)}, names...)
+		reply, err = b.pipe.run(ctx, completeTakeScript, keys, args...).Result()
+		if err != nil {
+			return nil, "", b.wrap(ctx, "complete task "+id, err)
+		}
+		if code, ok := reply.(int64); ok && code == codeMoved {
+			b.held.Delete(token)
+			continue
+		}
+		break
 	}
+	b.held.Delete(token)
 	if code, ok := reply.(int64); ok { // the completion failed
 		return nil, "", settleError("complete", id, code)
 	}
@@ -167,14 +214,15 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 	if len(res) < 2 {
 		return nil, "", nil
 	}
-	claim, _ := res[1].([]any)
-	if len(claim) == 0 {
+	tk, _ := res[1].([]any)
+	nid, q, ok := took(tk, queues)
+	if !ok {
 		return nil, "", fmt.Errorf("redisq: complete and claim: unexpected reply %v", res)
 	}
-	// The completion is done: an error of the next claim (a corrupt task
-	// that could not be dead-lettered stays leased, and is tried again when
+	// The completion is done: an error of the start (a corrupt task that
+	// could not be dead-lettered stays reserved, and is tried again when
 	// its lease runs out) must not make the caller complete again.
-	if next, _ = b.claimed(ctx, claim, nextToken, queues); next == nil {
+	if next, _ = b.start(ctx, nid, q, nextToken, lease); next == nil {
 		return nil, "", nil
 	}
 	return next, nextToken, nil

@@ -38,6 +38,8 @@ const (
 	fStartedAt    = "started_at"
 	fFinishedAt   = "finished_at"
 	fTTL          = "ttl_ms"
+	fHeaders      = "headers" // JSON object of strings
+	fCancel       = "cancel"  // set when a leased task's cancellation was requested: the TTL (ms) of its REVOKED result
 )
 
 // fieldMap turns the flat field/value list of HGETALL, as a script returns
@@ -86,7 +88,7 @@ func decodeTask(id string, f map[string]string) (*queue.Task, error) {
 	t.State = queue.State(d.str(fState, true))
 	switch t.State {
 	case queue.StatePending, queue.StateStarted, queue.StateProcessing,
-		queue.StateRetry, queue.StateSuccess, queue.StateFailure:
+		queue.StateRetry, queue.StateSuccess, queue.StateFailure, queue.StateRevoked:
 	default:
 		if d.err == nil {
 			d.fail(fState, "%q is not a task state", string(t.State))
@@ -104,6 +106,12 @@ func decodeTask(id string, f map[string]string) (*queue.Task, error) {
 		// Saturated: a TTL past the largest Duration (written by another
 		// program) must not wrap into the past.
 		t.ExpiresAt = t.FinishedAt.Add(time.Duration(min(ttl, math.MaxInt64/int(time.Millisecond))) * time.Millisecond)
+	}
+	t.CancelRequested = f[fCancel] != "" && t.State.Leased()
+	if raw, ok := f[fHeaders]; ok && raw != "" && d.err == nil {
+		if err := json.Unmarshal([]byte(raw), &t.Headers); err != nil {
+			d.fail(fHeaders, "%v", err)
+		}
 	}
 	if raw, ok := f[fProgress]; ok && raw != "" && d.err == nil {
 		var p queue.Progress

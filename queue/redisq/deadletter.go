@@ -168,10 +168,11 @@ func (s *DeadLetterStore) Delete(ctx context.Context, taskID string) error {
 	return nil
 }
 
-// CountFailure implements [dlq.Store.CountFailure]: INCR of the counter
-// "{prefix}:dlq:fail:<window µs>:<task name>:<window number>", which
-// expires one second after its window ends. The window number is
-// floor(now / window) with now from the Redis server's clock.
+// CountFailure implements [dlq.Store.CountFailure]: HINCRBY of the field
+// <window number> of the hash "{prefix}:dlq:fail:<window µs>:<task name>",
+// which drops older windows when a window starts and expires one second
+// after its window ends. The window number is floor(now / window) with now
+// from the Redis server's clock.
 func (s *DeadLetterStore) CountFailure(ctx context.Context, taskName string, window time.Duration) (int64, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -180,8 +181,8 @@ func (s *DeadLetterStore) CountFailure(ctx context.Context, taskName string, win
 		return 0, fmt.Errorf("%w: CountFailure window must be > 0, got %v", dlq.ErrInvalidArgument, window)
 	}
 	w := micros(window)
-	prefix := s.k.dlqFail + strconv.FormatInt(w, 10) + ":" + taskName + ":"
-	n, err := countScript.Run(ctx, s.rdb, []string{prefix}, w).Int64()
+	key := s.k.dlqFail + strconv.FormatInt(w, 10) + ":" + taskName
+	n, err := countScript.Run(ctx, s.rdb, []string{key}, w).Int64()
 	if err != nil {
 		return 0, s.wrap(ctx, "count failure of "+taskName, err)
 	}

@@ -39,7 +39,7 @@ func resendSetup(t *testing.T) (*Broker, *redis.Client) {
 	t.Cleanup(func() { _ = short.Close() })
 	b, _ := newBroker(t, short)
 	ctx := ctxFor(t, 10*time.Second)
-	for _, s := range []*redis.Script{claimScript, completeClaimScript, completeScript, failScript, retryScript, releaseScript} {
+	for _, s := range []*redis.Script{takeScript, startScript, completeTakeScript, completeScript, failScript, retryScript, releaseScript} {
 		if err := s.Load(ctx, rdb).Err(); err != nil {
 			t.Fatalf("SCRIPT LOAD: %v", err)
 		}

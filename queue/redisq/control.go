@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -83,8 +85,8 @@ func (b *Broker) Cancel(ctx context.Context, id string, ttl time.Duration) (*que
 // every process skip a paused queue; resuming it wakes a claim blocked on
 // it, which passes the wake-up on to the next while the queue has tasks.
 func (b *Broker) SetPaused(ctx context.Context, q string, paused bool) error {
-	if q == "" {
-		return fmt.Errorf("%w: SetPaused: queue name is empty", queue.ErrInvalidArgument)
+	if err := checkQueueName("SetPaused", q); err != nil {
+		return err
 	}
 	if err := b.check(ctx); err != nil {
 		return err
@@ -97,10 +99,12 @@ func (b *Broker) SetPaused(ctx context.Context, q string, paused bool) error {
 	return b.wrap(ctx, "pause queue "+q, err)
 }
 
-// Stats implements [queue.Inspector]: two set reads and, in one MULTI, the
-// sizes of every queue's indexes, so its cost grows with the number of
-// queues only. The counts of done tasks drop when Recover finds their
-// results expired (at most one recovery interval late).
+// Stats implements [queue.Inspector]: a read of the set of queue names,
+// then one script that counts every queue's indexes (ZCARD), so its cost
+// grows with the number of queues, not of tasks. The script first brings
+// each queue up to date as a claim would: it drops the done tasks whose
+// results expired and moves the delayed tasks whose time came to the
+// ready list (at most 1,000 and 100 per queue and call).
 func (b *Broker) Stats(ctx context.Context) ([]queue.QueueStats, error) {
 	if err := b.check(ctx); err != nil {
 		return nil, err
@@ -109,37 +113,35 @@ func (b *Broker) Stats(ctx context.Context) ([]queue.QueueStats, error) {
 	if err != nil {
 		return nil, b.wrap(ctx, "stats", err)
 	}
-	paused, err := b.rdb.SMembers(ctx, b.k.paused).Result()
-	if err != nil {
-		return nil, b.wrap(ctx, "stats", err)
-	}
 	slices.Sort(names)
-	cards := make([][len(idxStates)]*redis.IntCmd, len(names))
-	_, err = b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for i, q := range names {
-			for j, key := range b.k.q(q).idx {
-				cards[i][j] = p.ZCard(ctx, key)
-			}
+	keys := make([]string, 0, 1+12*len(names))
+	keys = append(keys, b.k.paused)
+	args := make([]any, len(names))
+	for i, q := range names {
+		keys = append(keys, b.k.q(q).group()...)
+		args[i] = q
+	}
+	res := []int64{}
+	if len(names) > 0 {
+		if res, err = b.pipe.run(ctx, statsScript, keys, args...).Int64Slice(); err != nil {
+			return nil, b.wrap(ctx, "stats", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, b.wrap(ctx, "stats", err)
+	}
+	if len(res) != 9*len(names) {
+		return nil, fmt.Errorf("redisq: stats: unexpected reply %v", res)
 	}
 	out := make([]queue.QueueStats, 0, len(names))
 	for i, q := range names {
-		var n [len(idxStates)]int64
+		n := res[9*i : 9*i+9]
 		total := int64(0)
-		for j, c := range cards[i] {
-			n[j] = c.Val()
-			total += n[j]
+		for _, c := range n[:8] {
+			total += c
 		}
-		isPaused := slices.Contains(paused, q)
-		if total == 0 && !isPaused {
+		if total == 0 && n[8] == 0 {
 			continue
 		}
 		out = append(out, queue.QueueStats{
-			Queue: q, Paused: isPaused, Pending: n[0], Scheduled: n[1], Active: n[2] + n[3],
+			Queue: q, Paused: n[8] == 1, Pending: n[0], Scheduled: n[1], Active: n[2] + n[3],
 			Retry: n[4], Succeeded: n[5], Failed: n[6], Revoked: n[7],
 		})
 	}
@@ -161,6 +163,11 @@ func (b *Broker) List(ctx context.Context, opts queue.ListOptions) ([]*queue.Tas
 	}
 	if err := b.check(ctx); err != nil {
 		return nil, err
+	}
+	if opts.Queue != "" {
+		if err := checkQueueName("List", opts.Queue); err != nil {
+			return nil, err
+		}
 	}
 	names := []string{opts.Queue}
 	if opts.Queue == "" {
@@ -247,4 +254,26 @@ func (b *Broker) newest(ctx context.Context, keys []string, n int) ([]string, er
 		}
 	}
 	return ids, nil
+}
+
+// checkQueueName reports whether q is a valid queue name, as the queue
+// package checks it: 1 to 256 bytes of valid UTF-8 without control
+// characters, spaces or '/'.
+func checkQueueName(op, q string) error {
+	bad := ""
+	switch {
+	case q == "":
+		bad = "is empty"
+	case len(q) > 256:
+		bad = fmt.Sprintf("is %d bytes long", len(q))
+	case !utf8.ValidString(q):
+		bad = "is not valid UTF-8"
+	case strings.ContainsFunc(q, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) || r == '/' }):
+		bad = "contains a control character, a space or '/'"
+	}
+	if bad != "" {
+		return fmt.Errorf("%w: %s: queue name %q %s; want 1 to 256 printable characters without spaces or '/'",
+			queue.ErrInvalidArgument, op, q, bad)
+	}
+	return nil
 }

@@ -157,13 +157,12 @@ func (b *Broker) sweepDone(ctx context.Context) error {
 		return err
 	}
 	for _, q := range names {
-		qk := b.k.q(q)
 		for {
-			n, err := sweepDoneScript.Run(ctx, b.rdb, []string{qk.done, qk.idx[5], qk.idx[6], qk.idx[7]}, recoverBatch).Int()
+			n, err := b.pipe.run(ctx, sweepDoneScript, b.k.q(q).group()).Int()
 			if err != nil {
 				return err
 			}
-			if n < recoverBatch {
+			if n < 1000 {
 				break
 			}
 		}

@@ -113,6 +113,24 @@ return {1, enq}
 var claimFields = []string{fAttempt, fStartedAt, fName, fQueue, fPayload, fMaxRetries,
 	fRetries, fRedeliveries, fEnqueuedAt, fError, fResult, fHeaders}
 
+// luaPromote moves up to 100 tasks whose not-before time passed from the
+// delayed set PD to the back of the ready list PR, and those among them
+// that are PENDING from the SCHEDULED index PS to the PENDING index PP. It
+// sets promoted to how many it moved.
+const luaPromote = `
+local promoted = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', PD, '-inf', t, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', PD, id)
+  redis.call('RPUSH', PR, id)
+  local sc = redis.call('ZSCORE', PS, id)
+  if sc then
+    redis.call('ZREM', PS, id)
+    redis.call('ZADD', PP, sc, id)
+  end
+  promoted = promoted + 1
+end
+`
+
 // luaTake reserves the first ready task of the NQ queues whose ready,
 // wake, delayed, SCHEDULED index and PENDING index are KEYS[Q0+5i] to
 // KEYS[Q0+5i+4] and whose names are ARGV[QN0+i] (i from 0), skipping the
@@ -138,18 +156,11 @@ for i = 0, NQ - 1 do
   if took then break end
   local k = Q0 + 5 * i
   if redis.call('SISMEMBER', PAUSED, ARGV[QN0 + i]) == 0 then
-    local first = redis.call('ZRANGE', KEYS[k + 2], 0, 0, 'WITHSCORES')
+    local PR, PD, PS, PP = KEYS[k], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+    local first = redis.call('ZRANGE', PD, 0, 0, 'WITHSCORES')
     if first[2] and tonumber(first[2]) <= t then
-      for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k + 2], '-inf', t, 'LIMIT', 0, 100)) do
-        redis.call('ZREM', KEYS[k + 2], id)
-        redis.call('RPUSH', KEYS[k], id)
-        local sc = redis.call('ZSCORE', KEYS[k + 3], id)
-        if sc then
-          redis.call('ZREM', KEYS[k + 3], id)
-          redis.call('ZADD', KEYS[k + 4], sc, id)
-        end
-      end
-      first = redis.call('ZRANGE', KEYS[k + 2], 0, 0, 'WITHSCORES')
+` + luaPromote + `
+      first = redis.call('ZRANGE', PD, 0, 0, 'WITHSCORES')
     end
     while true do
       local id = redis.call('LPOP', KEYS[k])

@@ -173,18 +173,46 @@ end
 return healed
 `)
 
-// sweepDone drops from a queue's indexes the done tasks whose result
-// expired (Redis removed their hash). KEYS: the queue's done set and its
-// SUCCESS, FAILURE and REVOKED indexes. ARGV: limit. Returns how many.
-var sweepDoneScript = newScript(luaTime + `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', t, 'LIMIT', 0, ARGV[1])
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('ZREM', KEYS[4], id)
+// luaSweep drops from a queue's indexes up to 1000 done tasks whose result
+// expired (Redis removed their hash by itself): DONE is the queue's done
+// set, IDX its indexes (luaIdx). It sets swept to how many.
+const luaSweep = `
+local swept = redis.call('ZRANGEBYSCORE', DONE, '-inf', t, 'LIMIT', 0, 1000)
+for _, id in ipairs(swept) do
+  redis.call('ZREM', DONE, id)
+  redis.call('ZREM', IDX.SUCCESS, id)
+  redis.call('ZREM', IDX.FAILURE, id)
+  redis.call('ZREM', IDX.REVOKED, id)
 end
-return #ids
+swept = #swept
+`
+
+// sweepDone: KEYS a queue's group (ready, wake, delayed, done, eight
+// indexes). Runs luaSweep and returns how many it dropped.
+var sweepDoneScript = newScript(`
+local DONE, I0 = KEYS[4], 5
+` + luaIdx + luaTime + luaSweep + `
+return swept
+`)
+
+// stats brings each queue up to date (luaSweep, and luaPromote for the
+// delays that passed, as a claim would) and counts its tasks. KEYS: the
+// paused set, then the group of each queue (12 keys from KEYS[2+12i]).
+// ARGV: the queue names. Returns, per queue, the sizes of its eight
+// indexes and 1 when it is paused (else 0).
+var statsScript = newScript(luaTime + `
+local out = {}
+for i = 0, #ARGV - 1 do
+  local k = 2 + 12 * i
+  local PR, WAKE, PD, DONE, I0 = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], k + 4
+` + luaIdx + luaSweep + `
+  local PS, PP = IDX.SCHEDULED, IDX.PENDING
+` + luaPromote + `
+  if promoted > 0 and redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, '1') end
+  for j = 0, 7 do table.insert(out, redis.call('ZCARD', KEYS[I0 + j])) end
+  table.insert(out, redis.call('SISMEMBER', KEYS[1], ARGV[i + 1]))
+end
+return out
 `)
 
 // countScript: KEYS[1] the failure counters of one name and window length

@@ -19,7 +19,7 @@ import (
 var allScripts = []**redis.Script{
 	&enqueueScript, &takeScript, &startScript, &completeTakeScript,
 	&renewScript, &progressScript, &completeScript, &failScript, &retryScript, &releaseScript,
-	&poisonScript, &cancelScript, &pauseScript, &dueScript, &expireScript, &healScript, &sweepDoneScript,
+	&poisonScript, &cancelScript, &pauseScript, &dueScript, &expireScript, &healScript, &sweepDoneScript, &statsScript,
 	&countScript, &dlqPushScript, &dlqPopScript, &dlqListScript, &dlqDeleteScript,
 }
 

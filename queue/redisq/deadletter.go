@@ -103,7 +103,16 @@ func (s *DeadLetterStore) Pop(ctx context.Context, n int) ([]dlq.Entry, error) {
 	return decodeEntries(res), nil
 }
 
-// List implements [dlq.Store.List].
+// MaxListBytes bounds the stored size of the entries one
+// [DeadLetterStore.List] returns: 200 entries of 1 MiB would otherwise make
+// one call (and one HTTP request of the dead-letter API) allocate over a
+// GiB.
+const MaxListBytes = 8 << 20
+
+// List implements [dlq.Store.List]. It returns fewer than limit entries
+// when the next one would take the stored JSON of the page past
+// [MaxListBytes] (but always the first one, however large): page on from
+// offset+len(entries).
 func (s *DeadLetterStore) List(ctx context.Context, offset, limit int) ([]dlq.Entry, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -119,7 +128,7 @@ func (s *DeadLetterStore) List(ctx context.Context, offset, limit int) ([]dlq.En
 		last = math.MaxInt // saturate: there are never that many entries
 	}
 	res, err := dlqListScript.Run(ctx, s.rdb, []string{s.k.dlqOrder, s.k.dlqEntries},
-		strconv.Itoa(offset), strconv.Itoa(last)).Slice()
+		strconv.Itoa(offset), strconv.Itoa(last), MaxListBytes).Slice()
 	if err != nil {
 		return nil, s.wrap(ctx, "list", err)
 	}

@@ -248,13 +248,17 @@ return out
 
 // dlqListScript: KEYS order, entries; ARGV the first and last rank, as
 // decimal strings (Lua numbers are doubles: a rank near the largest int64
-// computed in Lua reaches ZRANGE in exponent notation, which it refuses).
+// computed in Lua reaches ZRANGE in exponent notation, which it refuses),
+// and the byte budget of the page: entries stop before the one that would
+// take the total past it (the first entry is always returned).
 var dlqListScript = newScript(`
 local ids = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2])
-local out = {}
+local out, total, budget = {}, 0, tonumber(ARGV[3])
 for _, id in ipairs(ids) do
   local v = redis.call('HGET', KEYS[2], id)
   if v then
+    if #out > 0 and total + #v > budget then break end
+    total = total + #v
     table.insert(out, id)
     table.insert(out, v)
   end

@@ -190,3 +190,33 @@ func ping(addr string) error {
 	}
 	return nil
 }
+
+// StartForExample starts a private redis-server for an Example function,
+// which has no testing.TB: it returns the server's address and a function
+// that stops it and removes its directory. It falls back to REDIS_ADDR
+// (whose stop function does nothing) and returns an error when neither a
+// redis-server binary nor REDIS_ADDR is there.
+func StartForExample() (addr string, stop func(), err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if addr := os.Getenv("REDIS_ADDR"); addr != "" {
+			return addr, func() {}, nil
+		}
+		return "", nil, errors.New("redistest: redis-server is not on PATH and REDIS_ADDR is not set")
+	}
+	dir, err := os.MkdirTemp("", "redistest")
+	if err != nil {
+		return "", nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, err
+	}
+	s := &Server{private: true, dir: dir, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	if err := s.start(bin); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return s.Addr, func() { s.stop(); _ = os.RemoveAll(dir) }, nil
+}

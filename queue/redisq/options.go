@@ -91,7 +91,6 @@ func (k keys) claimRec(token string) string {
 	return k.claim + token
 }
 
-func (k keys) ready(q string) string    { return k.queue + q + ":ready" }
 func (k keys) wakeList(q string) string { return k.queue + q + ":wake" }
 
 // idxStates are the states of the per-queue indexes, in the order their

@@ -107,6 +107,26 @@
 // ([Broker.CompleteAndClaim]), so a busy worker costs Redis about one call
 // per task beside the enqueue.
 //
+// # Cancel, pause and inspect
+//
+// [Broker.Cancel] is stored in Redis, not broadcast: a waiting task ends
+// REVOKED at once; a running one is marked, the change is published on the
+// changed channel (the worker running it cancels the handler's context
+// within milliseconds), and a worker that missed the message (cut off from
+// Redis at the time) learns of it at its next renewal, at most Lease/3
+// later, or when its subscription comes back. A lease that runs out on a
+// cancelled task ends it REVOKED rather than redelivering it.
+// [Broker.SetPaused] marks the queue in the prefix's paused set, which
+// every claim of every process checks. Each is one script: with Redis
+// unreachable it returns the error and changes nothing.
+//
+// [Broker.Stats] and [Broker.List] read per-queue indexes kept in the same
+// scripts as every state change (one sorted set per state, scored by
+// enqueue time): Stats costs one script over all queues (about 0.1 ms for
+// four queues holding 100,000 tasks), List reads Offset+Limit ids per
+// index it selects. Keeping them costs each task two index updates per
+// state change.
+//
 // # At least once: make handlers idempotent
 //
 // A task is delivered at least once. A handler runs again for the same task

@@ -207,7 +207,7 @@ return {0, wait, due}
 `)
 
 // start moves a task reserved by take to STARTED under the token and
-// returns it. KEYS: leases, the claim record, the task hash, the queue's
+// returns it; its lease runs from the reservation. KEYS: leases, the claim record, the task hash, the queue's
 // PENDING, RETRY and STARTED indexes. ARGV: channel, id, token, lease
 // (µs), queue. Returns {1, claimFields...}; {0} for a stale entry (the
 // task is done, revoked or gone: the reservation is dropped); {2} when the
@@ -249,7 +249,6 @@ redis.call('HSET', KEY, 'state', 'STARTED', 'attempt', attempt, 'started_at', ts
 if f[4] or f[5] then redis.call('HDEL', KEY, 'progress', 'not_before') end
 redis.call('ZREM', st == 'RETRY' and KEYS[5] or KEYS[4], ID)
 redis.call('ZADD', KEYS[6], score, ID)
-redis.call('ZADD', LEASES, t + tonumber(ARGV[4]), ID)
 redis.call('PUBLISH', ARGV[1], ID)
 return {1, attempt, ts, f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]}
 `)

@@ -37,13 +37,13 @@ end
 
 // luaSettleKeys names the keys of the settle layout and checks that the
 // task is in the queue ARGV[5] whose keys were given (3: it has none; 5:
-// another one). It needs luaHold first.
+// another one). It needs luaHold first; the scripts add luaTime after it.
 const luaSettleKeys = `
 local READY, WAKE, DELAYED, DONE, I0 = KEYS[4], KEYS[5], KEYS[6], KEYS[7], 8
 if not f[3] or f[3] == '' then return 3 end
 if f[3] ~= ARGV[5] then return 5 end
 local score = tonumber(f[5]) or 0
-` + luaIdx + luaTime
+` + luaIdx
 
 // luaFinish moves the task to the done state DONESTATE, kept for TTL ms
 // (a string), and ends the script with luaSettled's steps and code CODE.
@@ -106,7 +106,7 @@ return 0
 // progress: settle layout. ARGV[6] lease (µs), ARGV[7] progress JSON.
 var progressScript = newScript(`
 local LEASES, KEY, CLAIMREC, HOLD = KEYS[1], KEYS[2], KEYS[3], {}
-` + luaHold + luaSettleKeys + `
+` + luaHold + luaSettleKeys + luaTime + `
 redis.call('ZADD', LEASES, t + tonumber(ARGV[6]), ARGV[2])
 if f[4] then return 6 end
 redis.call('HSET', KEY, 'state', 'PROCESSING', 'progress', ARGV[7])
@@ -122,14 +122,14 @@ return 0
 // (ms).
 var completeScript = newScript(`
 local LEASES, KEY, CLAIMREC, HOLD, RA = KEYS[1], KEYS[2], KEYS[3], {'error', 'result'}, 6
-` + luaHold + luaSettleKeys + `
+` + luaHold + luaSettleKeys + luaTime + `
 local RTTL = ARGV[7]
 ` + luaRevoke + luaComplete)
 
 // fail: settle layout. ARGV[6] error, ARGV[7] TTL (ms).
 var failScript = newScript(`
 local LEASES, KEY, CLAIMREC, HOLD = KEYS[1], KEYS[2], KEYS[3], {}
-` + luaHold + luaSettleKeys + `
+` + luaHold + luaSettleKeys + luaTime + `
 local RTTL = ARGV[7]
 ` + luaRevoke + `
 local TTL, DONESTATE, CODE = ARGV[7], 'FAILURE', 0
@@ -146,7 +146,7 @@ if redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, '1') end
 // none).
 var retryScript = newScript(`
 local LEASES, KEY, CLAIMREC, HOLD = KEYS[1], KEYS[2], KEYS[3], {'retries'}
-` + luaHold + luaSettleKeys + `
+` + luaHold + luaSettleKeys + luaTime + `
 local RTTL
 ` + luaRevoke + `
 local r = tonumber(f[6] or '0')
@@ -173,7 +173,7 @@ end
 // release: settle layout. The task goes back to the front of its queue.
 var releaseScript = newScript(`
 local LEASES, KEY, CLAIMREC, HOLD = KEYS[1], KEYS[2], KEYS[3], {'attempt', 'progress'}
-` + luaHold + luaSettleKeys + `
+` + luaHold + luaSettleKeys + luaTime + `
 local RTTL
 ` + luaRevoke + `
 local a = tonumber(f[6] or '0')
@@ -197,7 +197,7 @@ redis.call('LPUSH', READY, ARGV[2])
 // the completion failed, else {0, took} or {0} when nothing is ready. A
 // second run of the same call finds the task completed under its id and
 // the next task's claim record, and answers as the first run did.
-var completeTakeScript = newScript(`
+var completeTakeScript = newScript(luaTime + `
 local LEASES, KEY, CLAIMREC, HOLD, RA = KEYS[1], KEYS[2], KEYS[3], {'error', 'result'}, 6
 local f = redis.pcall('HMGET', KEY, 'state', 'token', 'queue', 'cancel', 'enqueued_at', unpack(HOLD))
 if f.err then return 4 end
@@ -215,7 +215,6 @@ if f[2] ~= ARGV[4] then
 elseif f[1] == 'REVOKED' then
   return 6
 end
-` + luaTime + `
 local CLAIMREC, PAUSED, LEASE, NQ, WOKEN, Q0, QN0 = KEYS[16], KEYS[17], ARGV[8], tonumber(ARGV[9]), -1, 18, 10
 ` + luaTake + `
 if took then return {0, took} end

@@ -44,6 +44,7 @@ type Broker struct {
 	pipe    pipe
 	once    sync.Once
 	held    sync.Map // lease token -> queue of the task it holds (for the keys of the lease scripts)
+	hints   hints
 }
 
 var (

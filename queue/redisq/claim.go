@@ -40,15 +40,15 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 			return nil, "", err
 		}
 		token := newToken()
-		keys, args := b.takeArgs(queues, token, []string{b.k.leases})
-		args = append([]any{micros(lease), len(queues), woken}, args...)
+		keys, names, hint, hq := b.takeArgs(queues, token, []string{b.k.leases})
+		args := append([]any{b.k.changed, token, micros(lease), len(queues), woken, hint, hq}, names...)
 		res, err := b.pipe.run(ctx, takeScript, keys, args...).Slice()
 		if err != nil {
 			return nil, "", b.wrap(ctx, "claim", err)
 		}
 		woken = -1
-		if id, q, ok := took(res, queues); ok {
-			t, err := b.start(ctx, id, q, token, lease)
+		if tk, ok := b.took(res, queues); ok {
+			t, err := b.startTaken(ctx, tk, token, lease)
 			if t != nil || err != nil {
 				return t, token, err
 			}
@@ -78,34 +78,86 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 }
 
 // takeArgs returns the KEYS of a take (after more) for queues and claim
-// token, and the queue names for its ARGV.
-func (b *Broker) takeArgs(queues []string, token string, more []string) (keys []string, names []any) {
-	keys = make([]string, 0, len(more)+3+5*len(queues))
+// token, the queue names for its ARGV, and a guess of the id it will take
+// (with its queue index, -1 for none), whose task key ends the KEYS.
+func (b *Broker) takeArgs(queues []string, token string, more []string) (keys []string, names []any, hint string, hq int) {
+	keys = make([]string, 0, len(more)+3+7*len(queues))
 	keys = append(keys, more...)
 	keys = append(keys, b.k.claimRec(token), b.k.paused)
 	names = make([]any, len(queues))
+	hq = -1
 	for i, q := range queues {
 		qk := b.k.q(q)
-		keys = append(keys, qk.ready, qk.wake, qk.delayed, qk.idx[1], qk.idx[0])
+		keys = append(keys, qk.ready, qk.wake, qk.delayed, qk.idx[1], qk.idx[0], qk.idx[4], qk.idx[2])
 		names[i] = q
+		if hq < 0 {
+			if hint = b.hints.next(q); hint != "" {
+				hq = i
+			}
+		}
 	}
-	return keys, names
+	if hint != "" {
+		keys = append(keys, b.k.task+hint)
+	}
+	return keys, names, hint, hq
 }
 
-// took reads the {1, id, i} reply of luaTake.
-func took(res []any, queues []string) (id, q string, ok bool) {
-	if len(res) != 3 {
-		return "", "", false
+// taken is a task a take reserved (fields nil) or started.
+type taken struct {
+	id, q  string
+	fields []any
+}
+
+// took reads the {1, id, i, hints} or {7, id, i, hints, claimFields...}
+// reply of luaTake, keeping the hints for later claims.
+func (b *Broker) took(res []any, queues []string) (taken, bool) {
+	if len(res) < 4 {
+		return taken{}, false
 	}
-	if kind, _ := res[0].(int64); kind != 1 {
-		return "", "", false
-	}
-	id, _ = res[1].(string)
+	kind, _ := res[0].(int64)
+	id, _ := res[1].(string)
 	i, _ := res[2].(int64)
-	if i < 0 || int(i) >= len(queues) {
-		return "", "", false
+	if (kind != 1 && kind != 7) || i < 0 || int(i) >= len(queues) {
+		return taken{}, false
 	}
-	return id, queues[i], true
+	tk := taken{id: id, q: queues[i]}
+	if hints, _ := res[3].([]any); len(hints) > 0 {
+		b.hints.set(tk.q, hints)
+	}
+	if kind == 7 {
+		tk.fields = res[4:]
+	}
+	return tk, true
+}
+
+// startTaken returns the task of tk: started by the take already, or
+// started now.
+func (b *Broker) startTaken(ctx context.Context, tk taken, token string, lease time.Duration) (*queue.Task, error) {
+	if tk.fields == nil {
+		return b.start(ctx, tk.id, tk.q, token, lease)
+	}
+	return b.started(ctx, tk.id, tk.q, token, tk.fields)
+}
+
+// started decodes the claimFields of a task started under token; one that
+// does not decode goes to the dead letters (nil task and error then).
+func (b *Broker) started(ctx context.Context, id, q, token string, res []any) (*queue.Task, error) {
+	if len(res) != len(claimFields) {
+		return nil, fmt.Errorf("redisq: claim task %s: unexpected reply %v", id, res)
+	}
+	f := make(map[string]string, len(claimFields)+1)
+	f[fState] = string(queue.StateStarted)
+	for i, name := range claimFields {
+		if v, ok := res[i].(string); ok {
+			f[name] = v
+		}
+	}
+	t, derr := decodeTask(id, f)
+	if derr != nil {
+		return nil, b.poison(ctx, id, token, derr.Error(), f, false)
+	}
+	b.held.Store(token, q)
+	return t, nil
 }
 
 // start moves task id, reserved by a take for token, to STARTED and
@@ -125,20 +177,8 @@ func (b *Broker) start(ctx context.Context, id, q, token string, lease time.Dura
 		switch {
 		case kind == 0:
 			return nil, nil
-		case kind == 1 && len(res) == 1+len(claimFields):
-			f := make(map[string]string, len(claimFields)+1)
-			f[fState] = string(queue.StateStarted)
-			for i, name := range claimFields {
-				if v, ok := res[1+i].(string); ok {
-					f[name] = v
-				}
-			}
-			t, derr := decodeTask(id, f)
-			if derr != nil {
-				return nil, b.poison(ctx, id, token, derr.Error(), f, false)
-			}
-			b.held.Store(token, q)
-			return t, nil
+		case kind == 1:
+			return b.started(ctx, id, q, token, res[1:])
 		case kind == 2:
 			return nil, b.deadLetterKey(ctx, id, q)
 		case kind == 3 && len(res) == 2:
@@ -191,8 +231,9 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 		if err != nil {
 			return nil, "", b.wrap(ctx, "complete task "+id, err)
 		}
-		keys, names := b.takeArgs(queues, nextToken, b.settleKeys(id, token, q))
-		args := append([]any{b.k.changed, id, token, nextToken, q, string(result), millis(ttl), micros(lease), len(queues)}, names...)
+		keys, names, hint, hq := b.takeArgs(queues, nextToken, b.settleKeys(id, token, q))
+		args := append([]any{b.k.changed, id, token, nextToken, q, string(result), millis(ttl), micros(lease), len(queues),
+			hint, hq}, names...)
 		reply, err = b.pipe.run(ctx, completeTakeScript, keys, args...).Result()
 		if err != nil {
 			return nil, "", b.wrap(ctx, "complete task "+id, err)
@@ -214,15 +255,15 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 	if len(res) < 2 {
 		return nil, "", nil
 	}
-	tk, _ := res[1].([]any)
-	nid, q, ok := took(tk, queues)
+	reply2, _ := res[1].([]any)
+	tk, ok := b.took(reply2, queues)
 	if !ok {
 		return nil, "", fmt.Errorf("redisq: complete and claim: unexpected reply %v", res)
 	}
 	// The completion is done: an error of the start (a corrupt task that
 	// could not be dead-lettered stays reserved, and is tried again when
 	// its lease runs out) must not make the caller complete again.
-	if next, _ = b.start(ctx, nid, q, nextToken, lease); next == nil {
+	if next, _ = b.startTaken(ctx, tk, nextToken, lease); next == nil {
 		return nil, "", nil
 	}
 	return next, nextToken, nil

@@ -132,29 +132,35 @@ end
 `
 
 // luaTake reserves the first ready task of the NQ queues whose ready,
-// wake, delayed, SCHEDULED index and PENDING index are KEYS[Q0+5i] to
-// KEYS[Q0+5i+4] and whose names are ARGV[QN0+i] (i from 0), skipping the
-// paused ones. It first moves the due delayed tasks of each queue to its
-// ready list. A reservation is a lease entry for the id (for LEASE µs) and
-// the claim record CLAIMREC ("<i>:<id>"); the start script then moves the
-// task to STARTED. An id already in the lease set is a stale entry and is
-// dropped. It sets took to {1, id, i}, or leaves it nil and sets wait (µs
-// until the earliest delay of these queues or lease runs out, -1 for none)
-// and due (1 when a lease already ran out). A second run of the same
-// claim finds the claim record and answers as the first did. It expects
-// t, LEASES, PAUSED, CLAIMREC, LEASE, NQ, Q0, QN0 and WOKEN (the index of
-// the queue whose wake token woke this claim, or -1).
+// wake, delayed and SCHEDULED, PENDING, RETRY and STARTED indexes are
+// KEYS[Q0+7i] to KEYS[Q0+7i+6] and whose names are ARGV[QN0+i] (i from 0),
+// skipping the paused ones. It first moves the due delayed tasks of each
+// queue to its ready list. A reservation is a lease entry for the id (for
+// LEASE µs) and the claim record CLAIMREC ("<i>:<id>"); the start script
+// then moves the task to STARTED. When the id is HINT, a guess of the
+// caller whose task key is the last of KEYS, and comes from queue HQ, the
+// task is started here at once (luaStart) and the start script is not
+// needed. An id already in the lease set is a stale entry and is dropped.
+// It sets took to {1, id, i, hints} (reserved) or {7, id, i, hints,
+// claimFields...} (started), where hints are the first ids now in that
+// ready list (guesses for the next claims), or leaves it nil and sets wait
+// (µs until the earliest delay of these queues or lease runs out, -1 for
+// none) and due (1 when a lease already ran out). A second run of the same
+// claim finds the claim record and answers {1, id, i, {}}. It expects t,
+// ts, LEASES, PAUSED, CLAIMREC, CTOKEN, LEASE, NQ, Q0, QN0, HINT, HQ,
+// CHANNEL and WOKEN (the index of the queue whose wake token woke this
+// claim, or -1).
 const luaTake = `
 local took, wait, due
 local rec = redis.call('GET', CLAIMREC)
 if rec then
   local sep = string.find(rec, ':', 1, true)
-  took = {1, string.sub(rec, sep + 1), tonumber(string.sub(rec, 1, sep - 1))}
+  took = {1, string.sub(rec, sep + 1), tonumber(string.sub(rec, 1, sep - 1)), {}}
 end
 wait = -1
 for i = 0, NQ - 1 do
   if took then break end
-  local k = Q0 + 5 * i
+  local k = Q0 + 7 * i
   if redis.call('SISMEMBER', PAUSED, ARGV[QN0 + i]) == 0 then
     local PR, PD, PS, PP = KEYS[k], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
     local first = redis.call('ZRANGE', PD, 0, 0, 'WITHSCORES')
@@ -166,15 +172,30 @@ for i = 0, NQ - 1 do
       local id = redis.call('LPOP', KEYS[k])
       if not id then break end
       if redis.call('ZADD', LEASES, 'NX', t + tonumber(LEASE), id) == 1 then
-        redis.call('SET', CLAIMREC, i .. ':' .. id, 'PX', math.max(1, math.min(math.floor(tonumber(LEASE) / 1000), 86400000)))
-        -- This claim took a wake token: pass it on while that queue has
-        -- work, for claimers still asleep.
-        if WOKEN >= 0 and redis.call('LLEN', KEYS[Q0 + 5 * WOKEN]) > 0 then
-          local wk = KEYS[Q0 + 5 * WOKEN + 1]
-          if redis.call('LLEN', wk) == 0 then redis.call('RPUSH', wk, '1') end
+        local started
+        if id == HINT and i == HQ then
+          -- The caller guessed this id and gave its key: start it here.
+          local KEY, ID, TOKEN, LEASEUS, QNAME = KEYS[#KEYS], id, CTOKEN, LEASE, ARGV[QN0 + i]
+          local IPEND, IRETRY, ISTART = KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
+` + luaStart + `
+          if sres[1] == 0 then started = false elseif sres[1] == 1 then started = sres end
         end
-        took = {1, id, i}
-        break
+        if started ~= false then
+          redis.call('SET', CLAIMREC, i .. ':' .. id, 'PX', math.max(1, math.min(math.floor(tonumber(LEASE) / 1000), 86400000)))
+          -- This claim took a wake token: pass it on while that queue has
+          -- work, for claimers still asleep.
+          if WOKEN >= 0 and redis.call('LLEN', KEYS[Q0 + 7 * WOKEN]) > 0 then
+            local wk = KEYS[Q0 + 7 * WOKEN + 1]
+            if redis.call('LLEN', wk) == 0 then redis.call('RPUSH', wk, '1') end
+          end
+          local hints = redis.call('LRANGE', KEYS[k], 0, 15)
+          if started then
+            took = {7, id, i, hints, unpack(started, 2)}
+          else
+            took = {1, id, i, hints}
+          end
+          break
+        end
       end
     end
     if not took and first[2] then
@@ -195,60 +216,85 @@ end
 `
 
 // take: KEYS leases, the claim record of the token, the paused set, then
-// five keys per queue (see luaTake). ARGV: lease (µs), number of queues,
-// the index of the queue whose wake token woke this claim (-1 for none),
-// the queue names. Returns luaTake's took, or {0, wait, due}.
-var takeScript = newScript(`
+// seven keys per queue (see luaTake), then the hint's task key when there
+// is a hint. ARGV: channel, token, lease (µs), number of queues, the index
+// of the queue whose wake token woke this claim (-1 for none), the hint
+// ("" for none) and its queue index, then the queue names. Returns
+// luaTake's took, or {0, wait, due}.
+var takeScript = newScript(luaTime + `
 local LEASES, CLAIMREC, PAUSED, Q0 = KEYS[1], KEYS[2], KEYS[3], 4
-local LEASE, NQ, WOKEN, QN0 = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 4
-` + luaTime + luaTake + `
+local CHANNEL, CTOKEN, LEASE, NQ, WOKEN, HINT, HQ, QN0 = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+  ARGV[6], tonumber(ARGV[7]), 8
+` + luaTake + `
 if took then return took end
 return {0, wait, due}
 `)
 
-// start moves a task reserved by take to STARTED under the token and
-// returns it; its lease runs from the reservation. KEYS: leases, the claim record, the task hash, the queue's
-// PENDING, RETRY and STARTED indexes. ARGV: channel, id, token, lease
-// (µs), queue. Returns {1, claimFields...}; {0} for a stale entry (the
-// task is done, revoked or gone: the reservation is dropped); {2} when the
-// key is not a hash; {3, HGETALL} when the state is not one this package
-// writes (the task is left as it is, reserved, for the dead letters); {5,
-// queue} when the task belongs to another queue. A second run answers as
-// the first.
-var startScript = newScript(`
-local LEASES, CLAIMREC, KEY, ID, TOKEN = KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3]
-local f = redis.pcall('HMGET', KEY, 'state', 'token', 'attempt', 'progress', 'not_before', 'name', 'queue',
-  'payload', 'max_retries', 'retries', 'redeliveries', 'enqueued_at', 'error', 'result', 'headers', 'started_at')
-if f.err then
-  redis.call('ZREM', LEASES, ID)
-  redis.call('DEL', CLAIMREC)
-  return {2}
-end
-local st = f[1]
-if (st == 'STARTED' or st == 'PROCESSING') and f[2] == TOKEN then
-  return {1, f[3], f[16], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]}
-end
-if st ~= 'PENDING' and st ~= 'RETRY' then
-  if st and st ~= 'STARTED' and st ~= 'PROCESSING' and st ~= 'SUCCESS' and st ~= 'FAILURE' and st ~= 'REVOKED' then
-    return {3, redis.call('HGETALL', KEY)}
+// luaStart moves task ID (hash KEY), reserved for TOKEN, to STARTED and
+// sets sres to {1, claimFields...}; {0} for a stale entry (the task is
+// done, revoked or gone: its lease entry is dropped unless another holds
+// it); {2} when the key is not a hash (the entry is dropped); {3, HGETALL}
+// when the state is not one this package writes or the data is bad (the
+// task is left as it is); {5, queue} when the task belongs to another
+// queue than QNAME. A second run for the same token answers as the first.
+// It expects LEASES, KEY, ID, TOKEN, LEASEUS (µs, a string), QNAME,
+// IPEND, IRETRY and ISTART (the queue's PENDING, RETRY and STARTED
+// indexes), CHANNEL, and ts.
+const luaStart = `
+local sres
+repeat
+  local f = redis.pcall('HMGET', KEY, 'state', 'token', 'attempt', 'progress', 'not_before', 'name', 'queue',
+    'payload', 'max_retries', 'retries', 'redeliveries', 'enqueued_at', 'error', 'result', 'headers', 'started_at')
+  if f.err then
+    redis.call('ZREM', LEASES, ID)
+    sres = {2}
+    break
   end
-  if not st and (f[6] or f[7]) then return {3, redis.call('HGETALL', KEY)} end
-  if st ~= 'STARTED' and st ~= 'PROCESSING' then redis.call('ZREM', LEASES, ID) end
-  redis.call('DEL', CLAIMREC)
-  return {0}
-end
-if not f[7] or f[7] == '' then return {3, redis.call('HGETALL', KEY)} end
-if f[7] ~= ARGV[5] then return {5, f[7]} end
-local score = tonumber(f[12])
-if not score then return {3, redis.call('HGETALL', KEY)} end
-` + luaTime + `
-local attempt = f[3] or '0'
-local a = tonumber(attempt)
-if a then attempt = tostring(a + 1) end
-redis.call('HSET', KEY, 'state', 'STARTED', 'attempt', attempt, 'started_at', ts, 'token', TOKEN, 'lease_us', ARGV[4])
-if f[4] or f[5] then redis.call('HDEL', KEY, 'progress', 'not_before') end
-redis.call('ZREM', st == 'RETRY' and KEYS[5] or KEYS[4], ID)
-redis.call('ZADD', KEYS[6], score, ID)
-redis.call('PUBLISH', ARGV[1], ID)
-return {1, attempt, ts, f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]}
+  local st = f[1]
+  if (st == 'STARTED' or st == 'PROCESSING') and f[2] == TOKEN then
+    sres = {1, f[3], f[16], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]}
+    break
+  end
+  if st ~= 'PENDING' and st ~= 'RETRY' then
+    if (st and st ~= 'STARTED' and st ~= 'PROCESSING' and st ~= 'SUCCESS' and st ~= 'FAILURE' and st ~= 'REVOKED')
+      or (not st and (f[6] or f[7])) then
+      sres = {3, redis.call('HGETALL', KEY)}
+      break
+    end
+    if st ~= 'STARTED' and st ~= 'PROCESSING' then redis.call('ZREM', LEASES, ID) end
+    sres = {0}
+    break
+  end
+  local score = tonumber(f[12])
+  if not f[7] or f[7] == '' or not score then
+    sres = {3, redis.call('HGETALL', KEY)}
+    break
+  end
+  if f[7] ~= QNAME then
+    sres = {5, f[7]}
+    break
+  end
+  local attempt = f[3] or '0'
+  local a = tonumber(attempt)
+  if a then attempt = tostring(a + 1) end
+  redis.call('HSET', KEY, 'state', 'STARTED', 'attempt', attempt, 'started_at', ts, 'token', TOKEN, 'lease_us', LEASEUS)
+  if f[4] or f[5] then redis.call('HDEL', KEY, 'progress', 'not_before') end
+  redis.call('ZREM', st == 'RETRY' and IRETRY or IPEND, ID)
+  redis.call('ZADD', ISTART, score, ID)
+  redis.call('PUBLISH', CHANNEL, ID)
+  sres = {1, attempt, ts, f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]}
+until true
+`
+
+// start moves a task reserved by take to STARTED under the token and
+// returns it (luaStart's sres); its lease runs from the reservation. KEYS:
+// leases, the claim record, the task hash, the queue's PENDING, RETRY and
+// STARTED indexes. ARGV: channel, id, token, lease (µs), queue. The claim
+// record is dropped with a stale entry.
+var startScript = newScript(luaTime + `
+local LEASES, CLAIMREC, KEY, IPEND, IRETRY, ISTART = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local CHANNEL, ID, TOKEN, LEASEUS, QNAME = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+` + luaStart + `
+if sres[1] == 0 or sres[1] == 2 then redis.call('DEL', CLAIMREC) end
+return sres
 `)

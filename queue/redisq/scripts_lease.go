@@ -190,10 +190,11 @@ redis.call('LPUSH', READY, ARGV[2])
 
 // completeTake completes a task and reserves the next one (luaTake) in one
 // step. KEYS: the settle layout of the task (15 keys), then the claim
-// record of the next token, the paused set, and five keys per queue from
-// KEYS[18]. ARGV: channel, id, token, next token (also this call's id),
-// queue, result JSON ("" for none), TTL (ms), lease (µs), number of
-// queues, then the queue names. Returns the code of the lease scripts when
+// record of the next token, the paused set, seven keys per queue from
+// KEYS[18], and the hint's task key when there is a hint. ARGV: channel,
+// id, token, next token (also this call's id), queue, result JSON ("" for
+// none), TTL (ms), lease (µs), number of queues, the hint ("" for none)
+// and its queue index, then the queue names. Returns the code of the lease scripts when
 // the completion failed, else {0, took} or {0} when nothing is ready. A
 // second run of the same call finds the task completed under its id and
 // the next task's claim record, and answers as the first run did.
@@ -215,7 +216,8 @@ if f[2] ~= ARGV[4] then
 elseif f[1] == 'REVOKED' then
   return 6
 end
-local CLAIMREC, PAUSED, LEASE, NQ, WOKEN, Q0, QN0 = KEYS[16], KEYS[17], ARGV[8], tonumber(ARGV[9]), -1, 18, 10
+local CLAIMREC, PAUSED, LEASE, NQ, WOKEN, Q0 = KEYS[16], KEYS[17], ARGV[8], tonumber(ARGV[9]), -1, 18
+local CHANNEL, CTOKEN, HINT, HQ, QN0 = ARGV[1], ARGV[4], ARGV[10], tonumber(ARGV[11]), 12
 ` + luaTake + `
 if took then return {0, took} end
 return {0}

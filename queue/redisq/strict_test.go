@@ -39,7 +39,7 @@ local __keys = {TIME = 0, PUBLISH = 0, DEL = -1, EXISTS = -1,
   GET = 1, SET = 1, INCR = 1, PEXPIRE = 1, PEXPIREAT = 1,
   HGET = 1, HSET = 1, HMGET = 1, HDEL = 1, HGETALL = 1, HINCRBY = 1, HKEYS = 1,
   ZADD = 1, ZREM = 1, ZRANGE = 1, ZRANGEBYSCORE = 1, ZSCORE = 1, ZPOPMIN = 1, ZCARD = 1,
-  LPOP = 1, RPUSH = 1, LPUSH = 1, LLEN = 1, SADD = 1, SREM = 1, SISMEMBER = 1}
+  LPOP = 1, RPUSH = 1, LPUSH = 1, LLEN = 1, LRANGE = 1, SADD = 1, SREM = 1, SISMEMBER = 1}
 local function __check(cmd, ...)
   local n = __keys[string.upper(cmd)]
   if not n then error('command ' .. cmd .. ' is not in the strict list') end

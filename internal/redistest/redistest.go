@@ -31,6 +31,9 @@ type Options struct {
 	// configuration kept in its directory across restarts); see
 	// [StartCluster], which joins such servers into a cluster.
 	Cluster bool
+	// Debug enables the DEBUG command (off by default since Redis 7), so a
+	// test can stall the server with DEBUG SLEEP.
+	Debug bool
 }
 
 // Server is a Redis server for one test.
@@ -89,6 +92,9 @@ func (s *Server) start(bin string) error {
 	if s.opts.Cluster {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "2000")
+	}
+	if s.opts.Debug {
+		args = append(args, "--enable-debug-command", "yes")
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.dir
@@ -191,4 +197,34 @@ func ping(addr string) error {
 		return fmt.Errorf("unexpected reply %q", line)
 	}
 	return nil
+}
+
+// StartForExample starts a private redis-server for an Example function,
+// which has no testing.TB: it returns the server's address and a function
+// that stops it and removes its directory. It falls back to REDIS_ADDR
+// (whose stop function does nothing) and returns an error when neither a
+// redis-server binary nor REDIS_ADDR is there.
+func StartForExample() (addr string, stop func(), err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if addr := os.Getenv("REDIS_ADDR"); addr != "" {
+			return addr, func() {}, nil
+		}
+		return "", nil, errors.New("redistest: redis-server is not on PATH and REDIS_ADDR is not set")
+	}
+	dir, err := os.MkdirTemp("", "redistest")
+	if err != nil {
+		return "", nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, err
+	}
+	s := &Server{private: true, dir: dir, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	if err := s.start(bin); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return s.Addr, func() { s.stop(); _ = os.RemoveAll(dir) }, nil
 }

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/resilience-go/resilience/dlq"
 	"github.com/resilience-go/resilience/queue"
 )
 
@@ -43,6 +43,8 @@ type Broker struct {
 	hub     *hub
 	pipe    pipe
 	once    sync.Once
+	held    sync.Map // lease token -> queue of the task it holds (for the keys of the lease scripts)
+	hints   hints
 }
 
 var (
@@ -102,11 +104,6 @@ func (b *Broker) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// base returns the four leading KEYS of claim and recover, plus more.
-func (b *Broker) base(more ...string) []string {
-	return append([]string{b.k.leases, b.k.delayed, b.k.task, b.k.queue}, more...)
-}
-
 // wrap translates a Redis error at the package boundary.
 func (b *Broker) wrap(ctx context.Context, op string, err error) error {
 	if err == nil {
@@ -136,12 +133,24 @@ func (b *Broker) Enqueue(ctx context.Context, t *queue.Task) (*queue.Task, bool,
 	if err := b.check(ctx); err != nil {
 		return nil, false, err
 	}
-	res, err := enqueueScript.Run(ctx, b.rdb,
-		[]string{b.k.task + t.ID, b.k.ready(t.Queue), b.k.wakeList(t.Queue), b.k.delayed},
-		t.ID, t.Name, t.Queue, string(t.Payload), t.MaxRetries,
-		usString(t.EnqueuedAt), usString(t.NotBefore)).Slice()
+	headers := ""
+	if len(t.Headers) > 0 {
+		raw, err := json.Marshal(t.Headers)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: Enqueue: headers: %w", queue.ErrInvalidArgument, err)
+		}
+		headers = string(raw)
+	}
+	qk := b.k.q(t.Queue)
+	keys := append([]string{b.k.task + t.ID}, qk.ready, qk.wake, qk.delayed, qk.done)
+	keys = append(append(keys, qk.idx[:]...), b.k.queues)
+	res, err := enqueueScript.Run(ctx, b.rdb, keys, t.ID, t.Name, t.Queue, string(t.Payload), t.MaxRetries,
+		usString(t.EnqueuedAt), usString(t.NotBefore), headers).Slice()
 	if err != nil {
 		return nil, false, b.wrap(ctx, "enqueue task "+t.ID, err)
+	}
+	if code, _ := res[0].(int64); code == 2 {
+		return nil, false, fmt.Errorf("redisq: enqueue task %s: unexpected time arguments", t.ID)
 	}
 	if created, _ := res[0].(int64); created == 0 {
 		if len(res) < 2 {
@@ -164,7 +173,7 @@ func (b *Broker) Enqueue(ctx context.Context, t *queue.Task) (*queue.Task, bool,
 	}
 	return &queue.Task{
 		ID: t.ID, Name: t.Name, Queue: t.Queue, Payload: cloneRaw(t.Payload),
-		State: queue.StatePending, MaxRetries: t.MaxRetries,
+		State: queue.StatePending, MaxRetries: t.MaxRetries, Headers: maps.Clone(t.Headers),
 		EnqueuedAt: time.UnixMicro(enq), NotBefore: t.NotBefore.Truncate(time.Microsecond),
 	}, true, nil
 }
@@ -197,95 +206,4 @@ func (b *Broker) Get(ctx context.Context, id string) (*queue.Task, error) {
 		return nil, fmt.Errorf("redisq: get task %s: %w", id, err)
 	}
 	return t, nil
-}
-
-// Recover implements [queue.Broker.Recover]: it makes every task whose
-// lease ran out claimable again (PENDING at the front of its queue,
-// Redeliveries+1) and returns how many it recovered. Each call also
-// reconciles one step of a sweep over the task hashes (SCAN, 500 keys per
-// call): a task in STARTED or PROCESSING without a lease entry (lost to an
-// eviction or a failover: asynq's hole) is leased again for its last
-// lease, so that its worker keeps it if alive, and otherwise it is
-// recovered when that lease runs out. A leased task that cannot be queued
-// (its hash has no queue) is failed into the dead letters.
-func (b *Broker) Recover(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		if err := b.check(ctx); err != nil {
-			return total, err
-		}
-		res, err := b.pipe.run(ctx, recoverScript, b.base(b.k.scan),
-			b.k.changed, b.k.taskPattern(), 500, micros(queue.DefaultLease), recoverBatch).Slice()
-		if err != nil {
-			return total, b.wrap(ctx, "recover", err)
-		}
-		if len(res) != 4 {
-			return total, fmt.Errorf("redisq: recover: unexpected reply %v", res)
-		}
-		n, _ := res[0].(int64)
-		total += int(n)
-		err = b.poisonStuck(ctx, res[2])
-		if taken, _ := res[3].(int64); err != nil || taken < recoverBatch {
-			return total, err
-		}
-	}
-}
-
-// poisonStuck fails into the dead letters the leased tasks whose ids a
-// script returned as ones it cannot queue (their hash has no queue).
-func (b *Broker) poisonStuck(ctx context.Context, ids any) error {
-	list, _ := ids.([]any)
-	var err error
-	for _, v := range list {
-		if id, ok := v.(string); ok {
-			err = errors.Join(err, b.poison(ctx, id, "", "", nil))
-		}
-	}
-	return err
-}
-
-// poison fails task id (held under token, or any leased one for "") into
-// the dead letters with cause, or with the decode error of its fields when
-// cause is empty and fields nil (they are read then).
-func (b *Broker) poison(ctx context.Context, id, token, cause string, fields map[string]string) error {
-	if fields == nil {
-		var err error
-		if fields, err = b.rdb.HGetAll(ctx, b.k.task+id).Result(); err != nil {
-			return b.wrap(ctx, "read corrupt task "+id, err)
-		}
-	}
-	if cause == "" {
-		_, err := decodeTask(id, fields)
-		if err == nil {
-			err = fmt.Errorf("%w: field %q: missing", ErrCorruptTask, fQueue)
-		}
-		cause = err.Error()
-	}
-	retries, _ := strconv.Atoi(fields[fRetries])
-	entry, err := json.Marshal(dlq.Entry{
-		TaskID: id, TaskName: fields[fName], Queue: fields[fQueue], Payload: rawPayload(fields),
-		Error: cause, Trace: dumpFields(fields), FailedAt: time.Now(), Retries: retries,
-	})
-	if err != nil {
-		return fmt.Errorf("redisq: encode dead letter of task %s: %w", id, err)
-	}
-	err = b.pipe.run(ctx, poisonScript,
-		[]string{b.k.leases, b.k.task + id, b.k.dlqOrder, b.k.dlqEntries, b.k.dlqSeq},
-		b.k.changed, id, token, cause, entry, resultTTLForCorrupt.Milliseconds()).Err()
-	return b.wrap(ctx, "fail corrupt task "+id, err)
-}
-
-// deadLetterKey records a dead letter for an id whose key is not a task
-// hash (the key is left alone: it is not ours to delete).
-func (b *Broker) deadLetterKey(ctx context.Context, id, q string) error {
-	keyType := b.rdb.Type(ctx, b.k.task+id).Val()
-	entry, err := json.Marshal(dlq.Entry{
-		TaskID: id, Queue: q, FailedAt: time.Now(),
-		Error: fmt.Sprintf("%v: key %s%s holds a %s, not a task hash", ErrCorruptTask, b.k.task, id, keyType),
-	})
-	if err != nil {
-		return err
-	}
-	err = dlqPushScript.Run(ctx, b.rdb, []string{b.k.dlqOrder, b.k.dlqEntries, b.k.dlqSeq}, id, entry).Err()
-	return b.wrap(ctx, "dead-letter corrupt task "+id, err)
 }

@@ -203,7 +203,10 @@ func TestKeyLayout(t *testing.T) {
 	mustEnqueue(t, b, "c", "default", time.Time{})
 	want := map[string]string{
 		tag + ":task:a": "hash", tag + ":task:b": "hash", tag + ":leases": "zset",
-		tag + ":delayed": "zset", tag + ":queue:default:ready": "list", tag + ":queue:default:wake": "list",
+		tag + ":queue:low:delayed": "zset", tag + ":queue:default:ready": "list", tag + ":queue:default:wake": "list",
+		tag + ":queue:default:idx:STARTED": "zset", tag + ":queue:default:idx:PENDING": "zset",
+		tag + ":queue:low:idx:SCHEDULED": "zset", tag + ":queues": "set",
+		tag + ":dlq:fail:3600000000:work": "hash",
 	}
 	for key, typ := range want {
 		if got := rdb.Type(ctx, key).Val(); got != typ {

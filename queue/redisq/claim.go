@@ -27,7 +27,10 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 	if err := claimArgs(queues, lease); err != nil {
 		return nil, "", err
 	}
-	keys, wakes := b.claimKeys(queues, "")
+	wakes := make([]string, len(queues))
+	for i, q := range queues {
+		wakes[i] = b.k.wakeList(q)
+	}
 	woken := -1 // the queue whose wake token woke this claim
 	for {
 		if err := b.check(ctx); err != nil {
@@ -37,26 +40,28 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 			return nil, "", err
 		}
 		token := newToken()
-		res, err := b.pipe.run(ctx, claimScript, keys, b.k.changed, token, micros(lease), len(queues), woken).Slice()
+		keys, names, hint, hq := b.takeArgs(queues, token, []string{b.k.leases})
+		args := append([]any{b.k.changed, token, micros(lease), len(queues), woken, hint, hq}, names...)
+		res, err := b.pipe.run(ctx, takeScript, keys, args...).Slice()
 		if err != nil {
 			return nil, "", b.wrap(ctx, "claim", err)
 		}
 		woken = -1
-		kind, _ := res[0].(int64)
-		if kind != 0 {
-			t, err := b.claimed(ctx, res, token, queues)
+		if tk, ok := b.took(res, queues); ok {
+			t, err := b.startTaken(ctx, tk, token, lease)
 			if t != nil || err != nil {
 				return t, token, err
 			}
-			continue // a corrupt task went to the dead letters
+			continue // a stale entry, or a corrupt task sent to the dead letters
 		}
-		if len(res) != 2 && len(res) != 3 {
+		if len(res) != 3 {
 			return nil, "", fmt.Errorf("redisq: claim: unexpected reply %v", res)
 		}
-		if len(res) == 3 {
-			if err := b.poisonStuck(ctx, res[2]); err != nil {
-				return nil, "", err
+		if due, _ := res[2].(int64); due == 1 {
+			if _, _, err := b.expireDue(ctx, expireBatch); err != nil {
+				return nil, "", b.wrap(ctx, "claim: recover", err)
 			}
+			continue
 		}
 		wait, _ := res[1].(int64)
 		if wait == 0 {
@@ -72,69 +77,139 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 	}
 }
 
-// claimKeys returns the KEYS of the claim scripts for queues (with task,
-// when not empty, after the four leading ones) and the queues' wake lists.
-func (b *Broker) claimKeys(queues []string, task string) (keys, wakes []string) {
-	keys = make([]string, 0, 5+2*len(queues))
-	keys = append(keys, b.k.leases, b.k.delayed, b.k.task, b.k.queue)
-	if task != "" {
-		keys = append(keys, task)
-	}
-	wakes = make([]string, 0, len(queues)+1)
-	for _, q := range queues {
-		keys = append(keys, b.k.ready(q), b.k.wakeList(q))
-		wakes = append(wakes, b.k.wakeList(q))
-	}
-	return keys, wakes
-}
-
-// claimed turns a reply of luaClaim into the claimed task. A task that does
-// not decode is failed into the dead letters, and so is an id whose key is
-// not a hash; claimed returns a nil task and error then.
-func (b *Broker) claimed(ctx context.Context, res []any, token string, queues []string) (*queue.Task, error) {
-	kind, _ := res[0].(int64)
-	switch {
-	case kind == 1 && len(res) == 2+len(claimFields):
-		id, _ := res[1].(string)
-		f := make(map[string]string, len(claimFields)+1)
-		f[fState] = string(queue.StateStarted)
-		for i, name := range claimFields {
-			if v, ok := res[2+i].(string); ok {
-				f[name] = v
+// takeArgs returns the KEYS of a take (after more) for queues and claim
+// token, the queue names for its ARGV, and a guess of the id it will take
+// (with its queue index, -1 for none), whose task key ends the KEYS.
+func (b *Broker) takeArgs(queues []string, token string, more []string) (keys []string, names []any, hint string, hq int) {
+	keys = make([]string, 0, len(more)+3+7*len(queues))
+	keys = append(keys, more...)
+	keys = append(keys, b.k.claimRec(token), b.k.paused)
+	names = make([]any, len(queues))
+	hq = -1
+	for i, q := range queues {
+		qk := b.k.q(q)
+		keys = append(keys, qk.ready, qk.wake, qk.delayed, qk.idx[1], qk.idx[0], qk.idx[4], qk.idx[2])
+		names[i] = q
+		if hq < 0 {
+			if hint = b.hints.next(q); hint != "" {
+				hq = i
 			}
 		}
-		t, derr := decodeTask(id, f)
-		if derr == nil {
-			return t, nil
-		}
-		// On error the lease runs out and a later claim tries again.
-		return nil, b.poison(ctx, id, token, derr.Error(), f)
-	case kind == 2 && len(res) == 3:
-		id, _ := res[1].(string)
-		i, _ := res[2].(int64)
-		q := ""
-		if i >= 0 && int(i) < len(queues) {
-			q = queues[i]
-		}
-		return nil, b.deadLetterKey(ctx, id, q)
 	}
-	return nil, fmt.Errorf("redisq: claim: unexpected reply %v", res)
+	if hint != "" {
+		keys = append(keys, b.k.task+hint)
+	}
+	return keys, names, hint, hq
+}
+
+// taken is a task a take reserved (fields nil) or started.
+type taken struct {
+	id, q  string
+	fields []any
+}
+
+// took reads the {1, id, i, hints} or {7, id, i, hints, claimFields...}
+// reply of luaTake, keeping the hints for later claims.
+func (b *Broker) took(res []any, queues []string) (taken, bool) {
+	if len(res) < 4 {
+		return taken{}, false
+	}
+	kind, _ := res[0].(int64)
+	id, _ := res[1].(string)
+	i, _ := res[2].(int64)
+	if (kind != 1 && kind != 7) || i < 0 || int(i) >= len(queues) {
+		return taken{}, false
+	}
+	tk := taken{id: id, q: queues[i]}
+	if hints, _ := res[3].([]any); len(hints) > 0 {
+		b.hints.set(tk.q, hints)
+	}
+	if kind == 7 {
+		tk.fields = res[4:]
+	}
+	return tk, true
+}
+
+// startTaken returns the task of tk: started by the take already, or
+// started now.
+func (b *Broker) startTaken(ctx context.Context, tk taken, token string, lease time.Duration) (*queue.Task, error) {
+	if tk.fields == nil {
+		return b.start(ctx, tk.id, tk.q, token, lease)
+	}
+	return b.started(ctx, tk.id, tk.q, token, tk.fields)
+}
+
+// started decodes the claimFields of a task started under token; one that
+// does not decode goes to the dead letters (nil task and error then).
+func (b *Broker) started(ctx context.Context, id, q, token string, res []any) (*queue.Task, error) {
+	if len(res) != len(claimFields) {
+		return nil, fmt.Errorf("redisq: claim task %s: unexpected reply %v", id, res)
+	}
+	f := make(map[string]string, len(claimFields)+1)
+	f[fState] = string(queue.StateStarted)
+	for i, name := range claimFields {
+		if v, ok := res[i].(string); ok {
+			f[name] = v
+		}
+	}
+	t, derr := decodeTask(id, f)
+	if derr != nil {
+		return nil, b.poison(ctx, id, token, derr.Error(), f, false)
+	}
+	b.held.Store(token, q)
+	return t, nil
+}
+
+// start moves task id, reserved by a take for token, to STARTED and
+// returns it. It returns a nil task and error for a stale entry, and for a
+// task that does not decode, which it fails into the dead letters, as it
+// does an id whose key is not a hash.
+func (b *Broker) start(ctx context.Context, id, q, token string, lease time.Duration) (*queue.Task, error) {
+	for range 3 {
+		qk := b.k.q(q)
+		res, err := b.pipe.run(ctx, startScript,
+			[]string{b.k.leases, b.k.claimRec(token), b.k.task + id, qk.idx[0], qk.idx[4], qk.idx[2]},
+			b.k.changed, id, token, micros(lease), q).Slice()
+		if err != nil {
+			return nil, b.wrap(ctx, "claim task "+id, err)
+		}
+		kind, _ := res[0].(int64)
+		switch {
+		case kind == 0:
+			return nil, nil
+		case kind == 1:
+			return b.started(ctx, id, q, token, res[1:])
+		case kind == 2:
+			return nil, b.deadLetterKey(ctx, id, q)
+		case kind == 3 && len(res) == 2:
+			f, err := fieldMap(res[1])
+			if err != nil {
+				return nil, err
+			}
+			return nil, b.poison(ctx, id, token, "", f, true)
+		case kind == 5 && len(res) == 2:
+			q, _ = res[1].(string)
+			continue
+		}
+		return nil, fmt.Errorf("redisq: claim task %s: unexpected reply %v", id, res)
+	}
+	return nil, fmt.Errorf("redisq: claim task %s: its queue keeps changing", id)
 }
 
 // CompleteAndClaim implements [queue.CompleteClaimer]: in one script (one
-// round trip) it does what [Broker.Complete] and then a [Broker.Claim] that
-// does not block would do. It completes task id, and if that succeeded and
-// a task is claimable at once in queues, claims it for lease and returns
-// it with its token (next is nil when none is). Its errors are those of
-// Complete, and of Claim for bad queues or lease. A next task that does
-// not decode goes to the dead letters, and next is nil; once the
+// round trip) it does what [Broker.Complete] and the first half of a
+// [Broker.Claim] that does not block would do, and then starts the task it
+// took (a second round trip). It completes task id, and if that succeeded
+// and a task is claimable at once in queues, claims it for lease and
+// returns it with its token (next is nil when none is). Its errors are
+// those of Complete, and of Claim for bad queues or lease. A next task that
+// does not decode goes to the dead letters, and next is nil; once the
 // completion succeeded, CompleteAndClaim returns no error.
 //
-// A [queue.Worker] uses it, so that each task costs two Redis calls
-// (enqueue, complete-and-claim) instead of three. When a reply is lost
-// (a Redis error after the script ran) a next task may have been claimed
-// unknown to the caller: its lease runs out and it is redelivered, as
-// after a lost worker.
+// A call the client re-sends (after a read timeout) answers as its first
+// run did. When the reply is lost for good (an error after the script
+// ran) a next task may have been reserved unknown to the caller: its lease
+// runs out and it is claimable again, as after a lost worker.
 func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result json.RawMessage, ttl time.Duration,
 	queues []string, lease time.Duration) (next *queue.Task, nextToken string, err error) {
 	if err := ttlArg("CompleteAndClaim", ttl); err != nil {
@@ -149,13 +224,27 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 	if err := b.check(ctx); err != nil {
 		return nil, "", err
 	}
-	keys, _ := b.claimKeys(queues, b.k.task+id)
 	nextToken = newToken()
-	reply, err := b.pipe.run(ctx, completeClaimScript, keys, b.k.changed, id, token, string(result),
-		millis(ttl), nextToken, micros(lease), len(queues)).Result()
-	if err != nil {
-		return nil, "", b.wrap(ctx, "complete task "+id, err)
+	var reply any
+	for range 3 {
+		q, err := b.queueOf(ctx, token, id)
+		if err != nil {
+			return nil, "", b.wrap(ctx, "complete task "+id, err)
+		}
+		keys, names, hint, hq := b.takeArgs(queues, nextToken, b.settleKeys(id, token, q))
+		args := append([]any{b.k.changed, id, token, nextToken, q, string(result), millis(ttl), micros(lease), len(queues),
+			hint, hq}, names...)
+		reply, err = b.pipe.run(ctx, completeTakeScript, keys, args...).Result()
+		if err != nil {
+			return nil, "", b.wrap(ctx, "complete task "+id, err)
+		}
+		if code, ok := reply.(int64); ok && code == codeMoved {
+			b.held.Delete(token)
+			continue
+		}
+		break
 	}
+	b.held.Delete(token)
 	if code, ok := reply.(int64); ok { // the completion failed
 		return nil, "", settleError("complete", id, code)
 	}
@@ -166,14 +255,15 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 	if len(res) < 2 {
 		return nil, "", nil
 	}
-	claim, _ := res[1].([]any)
-	if len(claim) == 0 {
+	reply2, _ := res[1].([]any)
+	tk, ok := b.took(reply2, queues)
+	if !ok {
 		return nil, "", fmt.Errorf("redisq: complete and claim: unexpected reply %v", res)
 	}
-	// The completion is done: an error of the next claim (a corrupt task
-	// that could not be dead-lettered stays leased, and is tried again when
+	// The completion is done: an error of the start (a corrupt task that
+	// could not be dead-lettered stays reserved, and is tried again when
 	// its lease runs out) must not make the caller complete again.
-	if next, _ = b.claimed(ctx, claim, nextToken, queues); next == nil {
+	if next, _ = b.startTaken(ctx, tk, nextToken, lease); next == nil {
 		return nil, "", nil
 	}
 	return next, nextToken, nil

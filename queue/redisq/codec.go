@@ -17,7 +17,9 @@ import (
 // microseconds in decimal, taken from Redis's clock (TIME) except
 // enqueued_at and not_before, which the enqueuing client gives. Counters
 // and times that are absent are zero. token and lease_us belong to the
-// current lease and are not part of the task; ttl_ms is the result TTL
+// current lease and are not part of the task (once a task is settled,
+// token holds the id of the call that settled it, so that a re-sent call
+// can recognise its own work); ttl_ms is the result TTL
 // (ExpiresAt is finished_at + ttl_ms).
 const (
 	fName         = "name"
@@ -36,6 +38,8 @@ const (
 	fStartedAt    = "started_at"
 	fFinishedAt   = "finished_at"
 	fTTL          = "ttl_ms"
+	fHeaders      = "headers" // JSON object of strings
+	fCancel       = "cancel"  // set when a leased task's cancellation was requested: the TTL (ms) of its REVOKED result
 )
 
 // fieldMap turns the flat field/value list of HGETALL, as a script returns
@@ -84,7 +88,7 @@ func decodeTask(id string, f map[string]string) (*queue.Task, error) {
 	t.State = queue.State(d.str(fState, true))
 	switch t.State {
 	case queue.StatePending, queue.StateStarted, queue.StateProcessing,
-		queue.StateRetry, queue.StateSuccess, queue.StateFailure:
+		queue.StateRetry, queue.StateSuccess, queue.StateFailure, queue.StateRevoked:
 	default:
 		if d.err == nil {
 			d.fail(fState, "%q is not a task state", string(t.State))
@@ -102,6 +106,12 @@ func decodeTask(id string, f map[string]string) (*queue.Task, error) {
 		// Saturated: a TTL past the largest Duration (written by another
 		// program) must not wrap into the past.
 		t.ExpiresAt = t.FinishedAt.Add(time.Duration(min(ttl, math.MaxInt64/int(time.Millisecond))) * time.Millisecond)
+	}
+	t.CancelRequested = f[fCancel] != "" && t.State.Leased()
+	if raw, ok := f[fHeaders]; ok && raw != "" && d.err == nil {
+		if err := json.Unmarshal([]byte(raw), &t.Headers); err != nil {
+			d.fail(fHeaders, "%v", err)
+		}
 	}
 	if raw, ok := f[fProgress]; ok && raw != "" && d.err == nil {
 		var p queue.Progress

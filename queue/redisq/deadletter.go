@@ -103,7 +103,16 @@ func (s *DeadLetterStore) Pop(ctx context.Context, n int) ([]dlq.Entry, error) {
 	return decodeEntries(res), nil
 }
 
-// List implements [dlq.Store.List].
+// MaxListBytes bounds the stored size of the entries one
+// [DeadLetterStore.List] returns: 200 entries of 1 MiB would otherwise make
+// one call (and one HTTP request of the dead-letter API) allocate over a
+// GiB.
+const MaxListBytes = 8 << 20
+
+// List implements [dlq.Store.List]. It returns fewer than limit entries
+// when the next one would take the stored JSON of the page past
+// [MaxListBytes] (but always the first one, however large): page on from
+// offset+len(entries).
 func (s *DeadLetterStore) List(ctx context.Context, offset, limit int) ([]dlq.Entry, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -119,7 +128,7 @@ func (s *DeadLetterStore) List(ctx context.Context, offset, limit int) ([]dlq.En
 		last = math.MaxInt // saturate: there are never that many entries
 	}
 	res, err := dlqListScript.Run(ctx, s.rdb, []string{s.k.dlqOrder, s.k.dlqEntries},
-		strconv.Itoa(offset), strconv.Itoa(last)).Slice()
+		strconv.Itoa(offset), strconv.Itoa(last), MaxListBytes).Slice()
 	if err != nil {
 		return nil, s.wrap(ctx, "list", err)
 	}
@@ -168,10 +177,11 @@ func (s *DeadLetterStore) Delete(ctx context.Context, taskID string) error {
 	return nil
 }
 
-// CountFailure implements [dlq.Store.CountFailure]: INCR of the counter
-// "{prefix}:dlq:fail:<window µs>:<task name>:<window number>", which
-// expires one second after its window ends. The window number is
-// floor(now / window) with now from the Redis server's clock.
+// CountFailure implements [dlq.Store.CountFailure]: HINCRBY of the field
+// <window number> of the hash "{prefix}:dlq:fail:<window µs>:<task name>",
+// which drops older windows when a window starts and expires one second
+// after its window ends. The window number is floor(now / window) with now
+// from the Redis server's clock.
 func (s *DeadLetterStore) CountFailure(ctx context.Context, taskName string, window time.Duration) (int64, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -180,8 +190,8 @@ func (s *DeadLetterStore) CountFailure(ctx context.Context, taskName string, win
 		return 0, fmt.Errorf("%w: CountFailure window must be > 0, got %v", dlq.ErrInvalidArgument, window)
 	}
 	w := micros(window)
-	prefix := s.k.dlqFail + strconv.FormatInt(w, 10) + ":" + taskName + ":"
-	n, err := countScript.Run(ctx, s.rdb, []string{prefix}, w).Int64()
+	key := s.k.dlqFail + strconv.FormatInt(w, 10) + ":" + taskName
+	n, err := countScript.Run(ctx, s.rdb, []string{key}, w).Int64()
 	if err != nil {
 		return 0, s.wrap(ctx, "count failure of "+taskName, err)
 	}

@@ -40,25 +40,57 @@
 // # Key layout
 //
 // All keys of a prefix P start with the hash tag {P}, so they live in one
-// Redis Cluster slot and every script may touch any of them; use several
-// prefixes to spread load over several shards. Times are Unix
+// Redis Cluster slot and every script may touch any of them. Every script
+// is given every key it touches in KEYS (none builds a key name), so the
+// scripts also run where declared keys are enforced. Times are Unix
 // microseconds.
 //
-//	{P}:task:<id>                hash: name, queue, payload, state, attempt, max_retries, retries,
-//	                             redeliveries, enqueued_at, not_before, started_at, progress,
-//	                             result, error, finished_at, ttl_ms; token, lease_us while leased.
-//	                             A done task expires after its result TTL (Redis PEXPIRE).
+//	{P}:task:<id>                hash: name, queue, payload, headers, state, attempt, max_retries,
+//	                             retries, redeliveries, enqueued_at, not_before, started_at,
+//	                             progress, result, error, finished_at, ttl_ms; token, lease_us,
+//	                             cancel while leased. A done task expires after its result TTL.
 //	{P}:queue:<q>:ready          list of task ids ready to claim, oldest first
 //	{P}:queue:<q>:wake           list holding at most one wake-up token for idle claimers (BLPOP)
-//	{P}:delayed                  sorted set: task id -> not-before time (delays and retry backoff)
+//	{P}:queue:<q>:delayed        sorted set: task id -> not-before time (delays and retry backoff)
+//	{P}:queue:<q>:idx:<STATE>    sorted set per state (PENDING, SCHEDULED, STARTED, PROCESSING,
+//	                             RETRY, SUCCESS, FAILURE, REVOKED): task id -> enqueue time
+//	{P}:queue:<q>:done           sorted set: id of a done task -> when its result expires
+//	{P}:queues                   set of the queue names that held a task or were paused
+//	{P}:paused                   set of the paused queue names
 //	{P}:leases                   sorted set: task id -> lease expiry
+//	{P}:claim:<token>            claim record: the task a claim token took, until the task is
+//	                             settled (or its lease runs out)
 //	{P}:scan                     cursor of the reconciliation sweep
 //	{P}:wake:<token>             private wake-up list of one blocked claim (expires in 10 s)
 //	{P}:changed                  pub/sub channel: ids of tasks that changed (for Client.Wait)
 //	{P}:dlq:order                sorted set: task id -> push order of its dead letter
 //	{P}:dlq:entries              hash: task id -> dead letter (dlq.Entry as JSON)
 //	{P}:dlq:seq                  counter of dead-letter pushes
-//	{P}:dlq:fail:<w>:<name>:<n>  failures of a task name in window n of length w µs (INCR, expiring)
+//	{P}:dlq:fail:<w>:<name>      hash: window number -> failures of a task name in windows of w µs
+//
+// A claim is two scripts: the first takes the id at the head of a ready
+// list (the keys of the queues are known), the second starts that task
+// (now its key is known). Where the keys depend on data the client has not
+// seen (the queue of a task being settled or cancelled, the tasks whose
+// lease ran out), the client reads it first and the script checks it.
+//
+// # One slot per prefix: resharding and hot slots
+//
+// Because every key of a prefix is in one slot, a prefix is served by one
+// Redis Cluster shard. While that slot migrates to another shard
+// (resharding), a call that finds some of its keys already moved gets a
+// TRYAGAIN error (a multi-key script cannot run half here, half there) or
+// an ASK redirection, which go-redis's ClusterClient follows by itself;
+// TRYAGAIN is returned to the caller after go-redis's own retries. A worker
+// logs such claim errors and retries with a backoff, Enqueue returns the
+// error (nothing was stored; enqueueing the same id again is safe), and the
+// calls go through again once the slot has moved, usually within seconds.
+// If one prefix's slot is too hot for one shard, split the work over
+// several prefixes, each its own Broker (and DeadLetterStore) with its own
+// workers: for example one prefix per tenant or per kind of task, or N
+// prefixes "app-0" ... "app-N-1" with the producer picking one by a hash
+// of the task id (so that enqueueing the same id again finds it). Ids are
+// unique per prefix, and a Client.Get must use the prefix its task went to.
 //
 // # Claims wake on data
 //
@@ -74,6 +106,26 @@
 // task completes it and claims the next in one script
 // ([Broker.CompleteAndClaim]), so a busy worker costs Redis about one call
 // per task beside the enqueue.
+//
+// # Cancel, pause and inspect
+//
+// [Broker.Cancel] is stored in Redis, not broadcast: a waiting task ends
+// REVOKED at once; a running one is marked, the change is published on the
+// changed channel (the worker running it cancels the handler's context
+// within milliseconds), and a worker that missed the message (cut off from
+// Redis at the time) learns of it at its next renewal, at most Lease/3
+// later, or when its subscription comes back. A lease that runs out on a
+// cancelled task ends it REVOKED rather than redelivering it.
+// [Broker.SetPaused] marks the queue in the prefix's paused set, which
+// every claim of every process checks. Each is one script: with Redis
+// unreachable it returns the error and changes nothing.
+//
+// [Broker.Stats] and [Broker.List] read per-queue indexes kept in the same
+// scripts as every state change (one sorted set per state, scored by
+// enqueue time): Stats costs one script over all queues (about 0.1 ms for
+// four queues holding 100,000 tasks), List reads Offset+Limit ids per
+// index it selects. Keeping them costs each task two index updates per
+// state change.
 //
 // # At least once: make handlers idempotent
 //
@@ -108,6 +160,14 @@
 // covers the task keys step by step (SCAN, 500 keys per Recover).
 //
 // # Faults
+//
+// A script the client sends again runs once in effect. go-redis re-sends a
+// command after a read timeout (MaxRetries, 3 by default), and the first
+// send may still run in Redis: a stalled server runs both. So every
+// settling call carries an id that the task keeps (a second run finds it
+// and answers as the first did), and a claim leaves a record of the task
+// its token took (a second run returns that task rather than taking
+// another). Keep whatever client options you like.
 //
 // If Redis is unreachable, Enqueue returns the connection error wrapped
 // (the task was not stored; enqueueing the same id again is safe). Workers

@@ -3,6 +3,7 @@ package redisq
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,22 +20,54 @@ import (
 // recovers such a lease lazily instead, so there the call fails with
 // ErrLeaseLost; both keep a task with one holder at a time.
 
-// settle runs a lease script and translates its result code. Retry and
-// Release need the queue keys (requeue is true), the others only the lease
-// set and the task.
-func (b *Broker) settle(ctx context.Context, op string, s *redis.Script, requeue bool, id, token string, args ...any) error {
+// settle runs a lease script with the settle layout and translates its
+// result code. once tells a call that changes the task for good (it gets
+// an id, so that a second run of it answers as the first did, and the
+// token is forgotten after it) from one that is safe to repeat
+// (Progress).
+func (b *Broker) settle(ctx context.Context, op string, s *redis.Script, once bool, id, token string, args ...any) error {
 	if err := b.check(ctx); err != nil {
 		return err
 	}
-	keys := []string{b.k.leases, b.k.task + id}
-	if requeue {
-		keys = []string{b.k.leases, b.k.delayed, b.k.queue, b.k.task + id}
+	call := ""
+	if once {
+		call = newToken()
+		defer b.held.Delete(token)
 	}
-	code, err := b.pipe.run(ctx, s, keys, append([]any{b.k.changed, id, token}, args...)...).Int64()
-	if err != nil {
-		return b.wrap(ctx, op+" task "+id, err)
+	code := int64(codeMoved)
+	for i := 0; i < 3 && code == codeMoved; i++ {
+		q, err := b.queueOf(ctx, token, id)
+		if err != nil {
+			return b.wrap(ctx, op+" task "+id, err)
+		}
+		code, err = b.pipe.run(ctx, s, b.settleKeys(id, token, q), append([]any{b.k.changed, id, token, call, q}, args...)...).Int64()
+		if err != nil {
+			return b.wrap(ctx, op+" task "+id, err)
+		}
+		if code == codeMoved {
+			b.held.Delete(token)
+		}
 	}
 	return settleError(op, id, code)
+}
+
+// settleKeys returns the settle layout of task id held by token in queue q.
+func (b *Broker) settleKeys(id, token, q string) []string {
+	return append([]string{b.k.leases, b.k.task + id, b.k.claimRec(token)}, b.k.q(q).group()...)
+}
+
+// queueOf returns the queue of task id held by token: the one its claim
+// saw, or else the one in its hash ("" when it has none). The lease
+// scripts check it (codeMoved).
+func (b *Broker) queueOf(ctx context.Context, token, id string) (string, error) {
+	if q, ok := b.held.Load(token); ok {
+		return q.(string), nil
+	}
+	q, err := b.rdb.HGet(ctx, b.k.task+id, fQueue).Result()
+	if errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "WRONGTYPE") {
+		return "", nil // the script answers for a task that is gone or not a hash
+	}
+	return q, err
 }
 
 // settleError translates the result code of a lease script.
@@ -50,6 +83,10 @@ func settleError(op, id string, code int64) error {
 		return fmt.Errorf("redisq: %s task %s: %w: field %q: missing", op, id, ErrCorruptTask, fQueue)
 	case codeNotHash:
 		return fmt.Errorf("redisq: %s task %s: %w: its key is not a hash", op, id, ErrCorruptTask)
+	case codeRevoked:
+		return fmt.Errorf("redisq: %s task %s: %w", op, id, queue.ErrRevoked)
+	case codeMoved:
+		return fmt.Errorf("redisq: %s task %s: its queue keeps changing", op, id)
 	}
 	return fmt.Errorf("redisq: %s task %s: unexpected script result %d", op, id, code)
 }
@@ -76,7 +113,15 @@ func (b *Broker) Renew(ctx context.Context, id, token string, lease time.Duratio
 	if err := leaseArg("Renew", lease); err != nil {
 		return err
 	}
-	return b.settle(ctx, "renew", renewScript, false, id, token, micros(lease))
+	if err := b.check(ctx); err != nil {
+		return err
+	}
+	code, err := b.pipe.run(ctx, renewScript, []string{b.k.leases, b.k.task + id},
+		b.k.changed, id, token, "", micros(lease)).Int64()
+	if err != nil {
+		return b.wrap(ctx, "renew task "+id, err)
+	}
+	return settleError("renew", id, code)
 }
 
 // Progress implements [queue.Broker.Progress].
@@ -100,7 +145,7 @@ func (b *Broker) Complete(ctx context.Context, id, token string, result json.Raw
 	if len(result) > 0 && !json.Valid(result) {
 		return fmt.Errorf("%w: Complete: result is not valid JSON", queue.ErrInvalidArgument)
 	}
-	return b.settle(ctx, "complete", completeScript, false, id, token, string(result), millis(ttl))
+	return b.settle(ctx, "complete", completeScript, true, id, token, string(result), millis(ttl))
 }
 
 // Fail implements [queue.Broker.Fail]. The task hash expires with a Redis
@@ -109,7 +154,7 @@ func (b *Broker) Fail(ctx context.Context, id, token, errMsg string, ttl time.Du
 	if err := ttlArg("Fail", ttl); err != nil {
 		return err
 	}
-	return b.settle(ctx, "fail", failScript, false, id, token, errMsg, millis(ttl))
+	return b.settle(ctx, "fail", failScript, true, id, token, errMsg, millis(ttl))
 }
 
 // Retry implements [queue.Broker.Retry]. notBefore is compared with the

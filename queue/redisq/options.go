@@ -39,11 +39,13 @@ var ErrCorruptTask = errors.New("redisq: task data in Redis does not decode")
 type keys struct {
 	tag        string // "{prefix}"
 	task       string // task hash prefix: task + id
-	queue      string // queue key prefix: queue + name + ":ready" | ":wake"
+	queue      string // queue key prefix: queue + name + ":ready" | ":wake" | ...
+	queues     string // SET of the names of queues that ever held a task or were paused
+	paused     string // SET of the names of paused queues
 	leases     string // ZSET id -> lease expiry (µs)
-	delayed    string // ZSET id -> not-before (µs), tasks of every queue
 	scan       string // SCAN cursor of the reconciliation sweep
 	wake       string // prefix of the private wake-up lists of blocked claims
+	claim      string // prefix of the claim records: claim + token -> task id
 	changed    string // pub/sub channel: task ids that changed
 	dlqOrder   string // ZSET task id -> push sequence
 	dlqEntries string // HASH task id -> entry JSON
@@ -66,10 +68,12 @@ func newKeys(prefix string) (keys, error) {
 		tag:        tag,
 		task:       tag + ":task:",
 		queue:      tag + ":queue:",
+		queues:     tag + ":queues",
+		paused:     tag + ":paused",
 		leases:     tag + ":leases",
-		delayed:    tag + ":delayed",
 		scan:       tag + ":scan",
 		wake:       tag + ":wake:",
+		claim:      tag + ":claim:",
 		changed:    tag + ":changed",
 		dlqOrder:   tag + ":dlq:order",
 		dlqEntries: tag + ":dlq:entries",
@@ -78,8 +82,46 @@ func newKeys(prefix string) (keys, error) {
 	}, nil
 }
 
-func (k keys) ready(q string) string    { return k.queue + q + ":ready" }
+// claimRec returns the key of the claim record of token. The empty token,
+// which holds nothing, gets a key of its own rather than the bare prefix.
+func (k keys) claimRec(token string) string {
+	if token == "" {
+		token = "-"
+	}
+	return k.claim + token
+}
+
 func (k keys) wakeList(q string) string { return k.queue + q + ":wake" }
+
+// idxStates are the states of the per-queue indexes, in the order their
+// keys are passed to the scripts (see luaIdx). SCHEDULED holds the PENDING
+// tasks that wait for their not-before time.
+var idxStates = [...]string{"PENDING", "SCHEDULED", "STARTED", "PROCESSING", "RETRY", "SUCCESS", "FAILURE", "REVOKED"}
+
+// qkeys are the keys of one queue.
+type qkeys struct {
+	ready   string // LIST of ids ready to claim
+	wake    string // LIST holding at most one wake-up token
+	delayed string // ZSET id -> not-before (µs)
+	done    string // ZSET id -> when its result expires (µs)
+	idx     [len(idxStates)]string
+}
+
+// q returns the keys of queue name.
+func (k keys) q(name string) qkeys {
+	p := k.queue + name + ":"
+	qk := qkeys{ready: p + "ready", wake: p + "wake", delayed: p + "delayed", done: p + "done"}
+	for i, s := range idxStates {
+		qk.idx[i] = p + "idx:" + s
+	}
+	return qk
+}
+
+// group returns the keys of the queue as the lease scripts take them:
+// ready, wake, delayed, done and the indexes.
+func (qk qkeys) group() []string {
+	return append([]string{qk.ready, qk.wake, qk.delayed, qk.done}, qk.idx[:]...)
+}
 
 // taskPattern is the SCAN pattern matching every task hash of the prefix,
 // with the glob characters of the prefix escaped.

@@ -2,101 +2,45 @@ package redisq
 
 import "github.com/redis/go-redis/v9"
 
-// Every state change of a task is one of the Lua scripts below, so it is
-// atomic. Each task script gets the same four leading KEYS: the lease set,
-// the delayed set, the task hash prefix and the queue key prefix; keys of
-// one task or queue are built from those prefixes (all under the one hash
-// tag, so the scripts are safe on Redis Cluster) or passed after them.
-// Times come from Redis's TIME, in microseconds, so that every machine
-// agrees on leases and delays.
+// Every state change of a task is one of the Lua scripts in the scripts*.go
+// files, so it is atomic. Every key a script touches is passed to it in
+// KEYS, all under the one hash tag {prefix}: no script builds a key name,
+// so the scripts run where declared keys are enforced (Redis Cluster
+// proxies, Dragonfly's default, scripts with flags), and TestScriptsDeclareKeys
+// checks it by running the conformance suite with every Redis call of
+// every script checked against its KEYS. Where the keys depend on data
+// (the queue of a task, the tasks whose lease ran out), the client reads
+// that data first and the script checks it is still true, answering
+// codeMoved (or skipping) when it is not.
 //
-// Each redis.call costs about a microsecond of the single Redis thread, so
-// the scripts on the path of every task (enqueue, claim, complete) make as
-// few as they can: 4, 7 and 6. Scripts read what they need before their
-// first write, so that a task hash holding unexpected data cannot make one
-// fail halfway (Redis does not roll back a script that errors).
+// Times come from Redis's TIME, in microseconds, so that every machine
+// agrees on leases and delays. Scripts read what they need and check it
+// before their first write, so that data they did not expect cannot make
+// one fail halfway (Redis does not roll back a script that errors).
 
-// The Lua helpers below are pasted into the scripts that need them, and
-// expect these locals: LEASES, DELAYED (sets), TP, QP (task hash and queue
-// key prefixes). Scripts on the hot path define no helper they do not
-// call: creating a closure costs time on every call.
+// scriptSrc holds the source of every script, for the test that runs them
+// with every key they touch checked against their KEYS.
+var scriptSrc = map[*redis.Script]string{}
 
-// luaNow defines now(): the time in µs, as a number and as a decimal
+// newScript returns a script of src and records its source.
+func newScript(src string) *redis.Script {
+	s := redis.NewScript(src)
+	scriptSrc[s] = src
+	return s
+}
+
+// luaTime sets t and ts: the time in µs, as a number and as a decimal
 // string.
-const luaNow = `
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2]), t[1] .. string.sub(t[2] + 1000000, 2)
-end
+const luaTime = `
+local tm = redis.call('TIME')
+local t, ts = tonumber(tm[1]) * 1000000 + tonumber(tm[2]), tm[1] .. string.sub(tm[2] + 1000000, 2)
 `
 
-// luaQueue defines wake(q), ready(q, id, front) and delay(q, id, at).
-const luaQueue = `
--- wake leaves one token in queue q's wake list, on which idle claimers block.
-local function wake(q)
-  local w = QP .. q .. ':wake'
-  if redis.call('LLEN', w) == 0 then redis.call('RPUSH', w, '1') end
-end
-
--- ready queues task id at the back (or the front) of queue q.
-local function ready(q, id, front)
-  redis.call(front and 'LPUSH' or 'RPUSH', QP .. q .. ':ready', id)
-  wake(q)
-end
-
--- delay parks task id until at (µs); a new earliest delay wakes a claimer
--- of its queue, so that it shortens its wait.
-local function delay(q, id, at)
-  redis.call('ZADD', DELAYED, at, id)
-  if redis.call('ZRANGE', DELAYED, 0, 0)[1] == id then wake(q) end
-end
-`
-
-// luaExpire defines expire_due(t, limit, channel, stuck), which recovers
-// tasks whose lease ran out. It needs luaQueue.
-const luaExpire = `
--- expire makes a task whose lease ran out claimable again, at the front of
--- its queue, counting a redelivery. It returns 1 when it did, 0 when the
--- task is not leased, -1 when it cannot be queued (its hash has no queue).
-local function expire(id, channel)
-  local key = TP .. id
-  local f = redis.pcall('HMGET', key, 'state', 'queue', 'redeliveries')
-  if f.err or (f[1] ~= 'STARTED' and f[1] ~= 'PROCESSING') then return 0 end
-  if not f[2] or f[2] == '' then return -1 end
-  local r = tonumber(f[3] or '0')
-  if r then
-    redis.call('HSET', key, 'state', 'PENDING', 'token', '', 'redeliveries', r + 1)
-  else
-    redis.call('HSET', key, 'state', 'PENDING', 'token', '')
-  end
-  redis.call('HDEL', key, 'progress')
-  ready(f[2], id, true)
-  redis.call('PUBLISH', channel, id)
-  return 1
-end
-
--- expire_due recovers up to limit tasks whose lease ran out by t; ids
--- that cannot be queued are added to stuck when it is given. It returns
--- how many it recovered and how many lease entries it took.
-local function expire_due(t, limit, channel, stuck)
-  local n = 0
-  local due = redis.call('ZRANGEBYSCORE', LEASES, '-inf', t, 'LIMIT', 0, limit)
-  for _, id in ipairs(due) do
-    redis.call('ZREM', LEASES, id)
-    local r = expire(id, channel)
-    if r == 1 then
-      n = n + 1
-    elseif r == -1 and stuck then
-      table.insert(stuck, id)
-    end
-  end
-  return n, #due
-end
-`
-
-// luaBaseKeys names the four leading KEYS of claim and recover.
-const luaBaseKeys = `
-local LEASES, DELAYED, TP, QP = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+// luaIdx sets IDX, the index keys of a queue by state, from KEYS[I0] on,
+// in the order of idxStates.
+const luaIdx = `
+local IDX = {PENDING = KEYS[I0], SCHEDULED = KEYS[I0 + 1], STARTED = KEYS[I0 + 2], PROCESSING = KEYS[I0 + 3],
+  RETRY = KEYS[I0 + 4], SUCCESS = KEYS[I0 + 5], FAILURE = KEYS[I0 + 6], REVOKED = KEYS[I0 + 7]}
 `
 
 // Result codes of the lease scripts.
@@ -106,15 +50,21 @@ const (
 	codeLost     = 2
 	codeCorrupt  = 3
 	codeNotHash  = 4 // the task key holds another type
+	codeMoved    = 5 // the task is not in the queue the caller named
+	codeRevoked  = 6 // cancelled: the task is REVOKED now
 )
 
-// enqueue: KEYS the task hash, the ready list and wake list of its
-// queue, the delayed set. ARGV: id, name, queue, payload, max_retries,
-// enqueued_at (µs, "" for now), not_before (µs, "" for none). Returns {1,
+// enqueue: KEYS the task hash, then the queue's ready, wake, delayed,
+// done, its eight indexes (luaIdx), and the set of queue names. ARGV: id,
+// name, queue, payload, max_retries, enqueued_at (µs, "" for now),
+// not_before (µs, "" for none), headers JSON ("" for none). Returns {1,
 // enqueued_at} when stored, {0, HGETALL} when the id exists, {0} when its
-// key is not a hash.
-var enqueueScript = redis.NewScript(`
-local key = KEYS[1]
+// key is not a hash, {2} for a bad time. Every write that could fail (a
+// key of another type) comes before the task hash is written, so a failed
+// enqueue stores no task.
+var enqueueScript = newScript(`
+local key, READY, WAKE, DELAYED, DONE, I0, QUEUES = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], 6, KEYS[14]
+` + luaIdx + `
 if redis.call('EXISTS', key) == 1 then
   local f = redis.pcall('HGETALL', key)
   if f.err then return {0} end
@@ -127,182 +77,224 @@ if enq == '' or nb then
   t = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
   if enq == '' then enq = tm[1] .. string.sub(tm[2] + 1000000, 2) end
 end
-if nb then
-  redis.call('HSET', key, 'name', ARGV[2], 'queue', ARGV[3], 'payload', ARGV[4], 'state', 'PENDING',
-    'max_retries', ARGV[5], 'enqueued_at', enq, 'not_before', ARGV[7])
-else
-  redis.call('HSET', key, 'name', ARGV[2], 'queue', ARGV[3], 'payload', ARGV[4], 'state', 'PENDING',
-    'max_retries', ARGV[5], 'enqueued_at', enq)
+local score = tonumber(enq)
+if not score or (ARGV[7] ~= '' and not nb) then return {2} end
+-- A result that expired left the id in the done indexes: drop it there.
+if redis.call('ZREM', DONE, ARGV[1]) == 1 then
+  redis.call('ZREM', IDX.SUCCESS, ARGV[1])
+  redis.call('ZREM', IDX.FAILURE, ARGV[1])
+  redis.call('ZREM', IDX.REVOKED, ARGV[1])
 end
+redis.call('SADD', QUEUES, ARGV[3])
+local woke = true
 if nb and nb > t then
-  redis.call('ZADD', KEYS[4], nb, ARGV[1])
-  if redis.call('ZRANGE', KEYS[4], 0, 0)[1] ~= ARGV[1] then return {1, enq} end
+  redis.call('ZADD', DELAYED, nb, ARGV[1])
+  redis.call('ZADD', IDX.SCHEDULED, score, ARGV[1])
+  woke = redis.call('ZRANGE', DELAYED, 0, 0)[1] == ARGV[1]
 else
-  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('RPUSH', READY, ARGV[1])
+  redis.call('ZADD', IDX.PENDING, score, ARGV[1])
 end
-if redis.call('LLEN', KEYS[3]) == 0 then redis.call('RPUSH', KEYS[3], '1') end
+if woke and redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, '1') end
+local h = {'name', ARGV[2], 'queue', ARGV[3], 'payload', ARGV[4], 'state', 'PENDING', 'max_retries', ARGV[5], 'enqueued_at', enq}
+if nb then
+  table.insert(h, 'not_before')
+  table.insert(h, ARGV[7])
+end
+if ARGV[8] ~= '' then
+  table.insert(h, 'headers')
+  table.insert(h, ARGV[8])
+end
+redis.call('HSET', key, unpack(h))
 return {1, enq}
 `)
 
-// claimFields are the fields the claim script returns after the id, in
-// this order.
+// claimFields are the fields the start script returns, in this order.
 var claimFields = []string{fAttempt, fStartedAt, fName, fQueue, fPayload, fMaxRetries,
-	fRetries, fRedeliveries, fEnqueuedAt, fError, fResult}
+	fRetries, fRedeliveries, fEnqueuedAt, fError, fResult, fHeaders}
 
-// luaClaim promotes due delayed tasks and, when a task is ready in one of
-// the NQ queues whose ready list and wake list are KEYS[Q0+2i] and
-// KEYS[Q0+2i+1] (i from 0), claims the first one in queue order for TOKEN
-// and LEASE (µs, a string) and sets the local claimed to {1, id,
-// claimFields...}, or to {2, id, i} for an id whose key is not a hash
-// (claimed stays nil when nothing is ready). It expects the locals of
-// luaBaseKeys and CHANNEL, t and ts (the time as a number and a string),
-// and WOKEN: the index of the queue whose wake token woke this claim, or
-// -1. It defines no function: a closure made on every call costs time.
-const luaClaim = `
-local claimed
-local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
-if first[2] and tonumber(first[2]) <= t then
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', DELAYED, '-inf', t, 'LIMIT', 0, 100)) do
-    redis.call('ZREM', DELAYED, id)
-    local q = redis.pcall('HGET', TP .. id, 'queue')
-    if type(q) == 'string' and q ~= '' then
-      redis.call('RPUSH', QP .. q .. ':ready', id)
-      local w = QP .. q .. ':wake'
-      if redis.call('LLEN', w) == 0 then redis.call('RPUSH', w, '1') end
-    end
+// luaPromote moves up to 100 tasks whose not-before time passed from the
+// delayed set PD to the back of the ready list PR, and those among them
+// that are PENDING from the SCHEDULED index PS to the PENDING index PP. It
+// sets promoted to how many it moved.
+const luaPromote = `
+local promoted = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', PD, '-inf', t, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', PD, id)
+  redis.call('RPUSH', PR, id)
+  local sc = redis.call('ZSCORE', PS, id)
+  if sc then
+    redis.call('ZREM', PS, id)
+    redis.call('ZADD', PP, sc, id)
   end
-  first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
-end
-for i = 0, NQ - 1 do
-  local rk = KEYS[Q0 + 2 * i]
-  while true do
-    local id = redis.call('LPOP', rk)
-    if not id then break end
-    local key = TP .. id
-    local f = redis.pcall('HMGET', key, 'state', 'attempt', 'progress', 'not_before', 'name', 'queue',
-      'payload', 'max_retries', 'retries', 'redeliveries', 'enqueued_at', 'error', 'result')
-    if f.err then
-      claimed = {2, id, i}
-      break
-    end
-    local st = f[1]
-    -- A done or leased task here is a stale entry, a missing one has
-    -- expired: skip them. Any other state, a corrupt one included, is
-    -- claimed; the caller decodes it.
-    if st ~= 'STARTED' and st ~= 'PROCESSING' and st ~= 'SUCCESS' and st ~= 'FAILURE' and (st or f[5] or f[6]) then
-      local attempt = f[2] or '0'
-      local a = tonumber(attempt)
-      if a then attempt = tostring(a + 1) end
-      redis.call('HSET', key, 'state', 'STARTED', 'attempt', attempt, 'started_at', ts,
-        'token', TOKEN, 'lease_us', LEASE)
-      if f[3] or f[4] then redis.call('HDEL', key, 'progress', 'not_before') end
-      redis.call('ZADD', LEASES, t + tonumber(LEASE), id)
-      -- This claim took a wake token: pass it on while that queue has work,
-      -- for claimers still asleep.
-      if WOKEN >= 0 and redis.call('LLEN', KEYS[Q0 + 2 * WOKEN]) > 0 then
-        local wk = KEYS[Q0 + 2 * WOKEN + 1]
-        if redis.call('LLEN', wk) == 0 then redis.call('RPUSH', wk, '1') end
-      end
-      redis.call('PUBLISH', CHANNEL, id)
-      claimed = {1, id, attempt, ts, f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13]}
-      break
-    end
-  end
-  if claimed then break end
+  promoted = promoted + 1
 end
 `
 
-// claim: KEYS[5+2i], KEYS[6+2i] the ready list and wake list of the i-th
-// queue (0-based). ARGV: channel, token, lease (µs), number of queues, the
-// index of the queue whose wake token woke this claim (-1 for none).
-// Returns luaClaim's claimed, or, when there is nothing to claim, {0,
-// µs until the next delay or lease runs out, or -1}. Only then does it
-// recover expired leases (the recoverer does it under load); when it did,
-// it returns {0, 0, {ids of leased tasks that cannot be queued}}, which the
-// caller fails into the dead letters, as Recover does.
-var claimScript = redis.NewScript(luaBaseKeys + `
-local tm = redis.call('TIME')
-local t, ts = tonumber(tm[1]) * 1000000 + tonumber(tm[2]), tm[1] .. string.sub(tm[2] + 1000000, 2)
-local CHANNEL, TOKEN, LEASE, NQ, WOKEN, Q0 = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), 5
-` + luaClaim + `
-if claimed then return claimed end
--- Nothing to claim: recover expired leases, then say how long to wait
--- (until the earliest delay or lease runs out; -1: nothing pending).
-local lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
-if lease[2] and tonumber(lease[2]) <= t then
-` + luaQueue + luaExpire + `
-  local stuck = {}
-  if expire_due(t, 100, CHANNEL, stuck) > 0 or #stuck > 0 then return {0, 0, stuck} end
-  lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
+// luaTake reserves the first ready task of the NQ queues whose ready,
+// wake, delayed and SCHEDULED, PENDING, RETRY and STARTED indexes are
+// KEYS[Q0+7i] to KEYS[Q0+7i+6] and whose names are ARGV[QN0+i] (i from 0),
+// skipping the paused ones. It first moves the due delayed tasks of each
+// queue to its ready list. A reservation is a lease entry for the id (for
+// LEASE µs) and the claim record CLAIMREC ("<i>:<id>"); the start script
+// then moves the task to STARTED. When the id is HINT, a guess of the
+// caller whose task key is the last of KEYS, and comes from queue HQ, the
+// task is started here at once (luaStart) and the start script is not
+// needed. An id already in the lease set is a stale entry and is dropped.
+// It sets took to {1, id, i, hints} (reserved) or {7, id, i, hints,
+// claimFields...} (started), where hints are the first ids now in that
+// ready list (guesses for the next claims), or leaves it nil and sets wait
+// (µs until the earliest delay of these queues or lease runs out, -1 for
+// none) and due (1 when a lease already ran out). A second run of the same
+// claim finds the claim record and answers {1, id, i, {}}. It expects t,
+// ts, LEASES, PAUSED, CLAIMREC, CTOKEN, LEASE, NQ, Q0, QN0, HINT, HQ,
+// CHANNEL and WOKEN (the index of the queue whose wake token woke this
+// claim, or -1).
+const luaTake = `
+local took, wait, due
+local rec = redis.call('GET', CLAIMREC)
+if rec then
+  local sep = string.find(rec, ':', 1, true)
+  took = {1, string.sub(rec, sep + 1), tonumber(string.sub(rec, 1, sep - 1)), {}}
 end
-local wait = -1
-for _, f in ipairs({first, lease}) do
-  if f[2] then
-    local d = math.max(tonumber(f[2]) - t, 0)
-    if wait < 0 or d < wait then wait = d end
-  end
-end
-return {0, wait}
-`)
-
-// completeClaim completes a task and claims the next one in one step.
-// KEYS: those of claim, with the task hash at KEYS[5] and the queues'
-// lists from KEYS[6]. ARGV: channel, id, token, result JSON ("" for none),
-// TTL (ms), next token, lease (µs), number of queues. Returns the code of
-// the lease scripts when the completion failed, else {0, luaClaim's
-// claimed} or {0} when nothing is ready.
-var completeClaimScript = redis.NewScript(luaBaseKeys + `
-local KEY, HOLD = KEYS[5], {'error', 'result'}
-` + luaHold + `
-local tm = redis.call('TIME')
-local t, ts = tonumber(tm[1]) * 1000000 + tonumber(tm[2]), tm[1] .. string.sub(tm[2] + 1000000, 2)
-redis.call('ZREM', LEASES, ARGV[2])
-if ARGV[4] == '' then
-  redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[5], 'token', '')
-  if f[3] or f[4] then redis.call('HDEL', KEY, 'error', 'result') end
-else
-  redis.call('HSET', KEY, 'state', 'SUCCESS', 'finished_at', ts, 'ttl_ms', ARGV[5], 'token', '', 'result', ARGV[4])
-  if f[3] then redis.call('HDEL', KEY, 'error') end
-end
-redis.call('PEXPIRE', KEY, ARGV[5])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-local CHANNEL, TOKEN, LEASE, NQ, WOKEN, Q0 = ARGV[1], ARGV[6], ARGV[7], tonumber(ARGV[8]), -1, 6
-` + luaClaim + `
-if claimed then return {0, claimed} end
-return {0}
-`)
-
-// recover: KEYS[5] the sweep cursor. ARGV: channel, SCAN pattern, SCAN
-// count, default lease (µs), batch. It recovers up to batch expired
-// leases, then reconciles one SCAN step of task hashes with the lease set:
-// a leased task without a lease entry (asynq's hole: lost to an eviction
-// or a failover) is leased again for its last lease, so that its worker,
-// if alive, keeps it, and otherwise it is recovered when that lease runs
-// out.
-// Returns {recovered, re-leased, {stuck ids}, lease entries taken}: a
-// batch is at most recoverBatch entries, so a full one means more may be
-// due.
-var recoverScript = redis.NewScript(luaBaseKeys + luaNow + luaQueue + luaExpire + `
-local t = now()
-local stuck = {}
-local n, taken = expire_due(t, tonumber(ARGV[5]), ARGV[1], stuck)
-local healed = 0
-local r = redis.call('SCAN', redis.call('GET', KEYS[5]) or '0', 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-redis.call('SET', KEYS[5], r[1])
-for _, key in ipairs(r[2]) do
-  local f = redis.pcall('HMGET', key, 'state', 'lease_us')
-  if not f.err and (f[1] == 'STARTED' or f[1] == 'PROCESSING') then
-    local id = string.sub(key, #TP + 1)
-    if not redis.call('ZSCORE', LEASES, id) then
-      redis.call('ZADD', LEASES, t + (tonumber(f[2]) or tonumber(ARGV[4])), id)
-      healed = healed + 1
+wait = -1
+for i = 0, NQ - 1 do
+  if took then break end
+  local k = Q0 + 7 * i
+  if redis.call('SISMEMBER', PAUSED, ARGV[QN0 + i]) == 0 then
+    local PR, PD, PS, PP = KEYS[k], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+    local first = redis.call('ZRANGE', PD, 0, 0, 'WITHSCORES')
+    if first[2] and tonumber(first[2]) <= t then
+` + luaPromote + `
+      first = redis.call('ZRANGE', PD, 0, 0, 'WITHSCORES')
+    end
+    while true do
+      local id = redis.call('LPOP', KEYS[k])
+      if not id then break end
+      if redis.call('ZADD', LEASES, 'NX', t + tonumber(LEASE), id) == 1 then
+        local started
+        if id == HINT and i == HQ then
+          -- The caller guessed this id and gave its key: start it here.
+          local KEY, ID, TOKEN, LEASEUS, QNAME = KEYS[#KEYS], id, CTOKEN, LEASE, ARGV[QN0 + i]
+          local IPEND, IRETRY, ISTART = KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
+` + luaStart + `
+          if sres[1] == 0 then started = false elseif sres[1] == 1 then started = sres end
+        end
+        if started ~= false then
+          redis.call('SET', CLAIMREC, i .. ':' .. id, 'PX', math.max(1, math.min(math.floor(tonumber(LEASE) / 1000), 86400000)))
+          -- This claim took a wake token: pass it on while that queue has
+          -- work, for claimers still asleep.
+          if WOKEN >= 0 and redis.call('LLEN', KEYS[Q0 + 7 * WOKEN]) > 0 then
+            local wk = KEYS[Q0 + 7 * WOKEN + 1]
+            if redis.call('LLEN', wk) == 0 then redis.call('RPUSH', wk, '1') end
+          end
+          local hints = redis.call('LRANGE', KEYS[k], 0, 15)
+          if started then
+            took = {7, id, i, hints, unpack(started, 2)}
+          else
+            took = {1, id, i, hints}
+          end
+          break
+        end
+      end
+    end
+    if not took and first[2] then
+      local d = math.max(tonumber(first[2]) - t, 0)
+      if wait < 0 or d < wait then wait = d end
     end
   end
 end
-return {n, healed, stuck, taken}
+if not took then
+  due = 0
+  local lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
+  if lease[2] then
+    local d = tonumber(lease[2]) - t
+    if d <= 0 then due, d = 1, 0 end
+    if wait < 0 or d < wait then wait = d end
+  end
+end
+`
+
+// take: KEYS leases, the claim record of the token, the paused set, then
+// seven keys per queue (see luaTake), then the hint's task key when there
+// is a hint. ARGV: channel, token, lease (µs), number of queues, the index
+// of the queue whose wake token woke this claim (-1 for none), the hint
+// ("" for none) and its queue index, then the queue names. Returns
+// luaTake's took, or {0, wait, due}.
+var takeScript = newScript(luaTime + `
+local LEASES, CLAIMREC, PAUSED, Q0 = KEYS[1], KEYS[2], KEYS[3], 4
+local CHANNEL, CTOKEN, LEASE, NQ, WOKEN, HINT, HQ, QN0 = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+  ARGV[6], tonumber(ARGV[7]), 8
+` + luaTake + `
+if took then return took end
+return {0, wait, due}
 `)
 
-// recoverBatch bounds the expired leases one recover script takes, so that
-// one call does not hold Redis for long; Recover calls it again while
-// batches come back full.
-const recoverBatch = 1000
+// luaStart moves task ID (hash KEY), reserved for TOKEN, to STARTED and
+// sets sres to {1, claimFields...}; {0} for a stale entry (the task is
+// done, revoked or gone: its lease entry is dropped unless another holds
+// it); {2} when the key is not a hash (the entry is dropped); {3, HGETALL}
+// when the state is not one this package writes or the data is bad (the
+// task is left as it is); {5, queue} when the task belongs to another
+// queue than QNAME. A second run for the same token answers as the first.
+// It expects LEASES, KEY, ID, TOKEN, LEASEUS (µs, a string), QNAME,
+// IPEND, IRETRY and ISTART (the queue's PENDING, RETRY and STARTED
+// indexes), CHANNEL, and ts.
+const luaStart = `
+local sres
+repeat
+  local f = redis.pcall('HMGET', KEY, 'state', 'token', 'attempt', 'progress', 'not_before', 'name', 'queue',
+    'payload', 'max_retries', 'retries', 'redeliveries', 'enqueued_at', 'error', 'result', 'headers', 'started_at')
+  if f.err then
+    redis.call('ZREM', LEASES, ID)
+    sres = {2}
+    break
+  end
+  local st = f[1]
+  if (st == 'STARTED' or st == 'PROCESSING') and f[2] == TOKEN then
+    sres = {1, f[3], f[16], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]}
+    break
+  end
+  if st ~= 'PENDING' and st ~= 'RETRY' then
+    if (st and st ~= 'STARTED' and st ~= 'PROCESSING' and st ~= 'SUCCESS' and st ~= 'FAILURE' and st ~= 'REVOKED')
+      or (not st and (f[6] or f[7])) then
+      sres = {3, redis.call('HGETALL', KEY)}
+      break
+    end
+    if st ~= 'STARTED' and st ~= 'PROCESSING' then redis.call('ZREM', LEASES, ID) end
+    sres = {0}
+    break
+  end
+  local score = tonumber(f[12])
+  if not f[7] or f[7] == '' or not score then
+    sres = {3, redis.call('HGETALL', KEY)}
+    break
+  end
+  if f[7] ~= QNAME then
+    sres = {5, f[7]}
+    break
+  end
+  local attempt = f[3] or '0'
+  local a = tonumber(attempt)
+  if a then attempt = tostring(a + 1) end
+  redis.call('HSET', KEY, 'state', 'STARTED', 'attempt', attempt, 'started_at', ts, 'token', TOKEN, 'lease_us', LEASEUS)
+  if f[4] or f[5] then redis.call('HDEL', KEY, 'progress', 'not_before') end
+  redis.call('ZREM', st == 'RETRY' and IRETRY or IPEND, ID)
+  redis.call('ZADD', ISTART, score, ID)
+  redis.call('PUBLISH', CHANNEL, ID)
+  sres = {1, attempt, ts, f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]}
+until true
+`
+
+// start moves a task reserved by take to STARTED under the token and
+// returns it (luaStart's sres); its lease runs from the reservation. KEYS:
+// leases, the claim record, the task hash, the queue's PENDING, RETRY and
+// STARTED indexes. ARGV: channel, id, token, lease (µs), queue. The claim
+// record is dropped with a stale entry.
+var startScript = newScript(luaTime + `
+local LEASES, CLAIMREC, KEY, IPEND, IRETRY, ISTART = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local CHANNEL, ID, TOKEN, LEASEUS, QNAME = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+` + luaStart + `
+if sres[1] == 0 or sres[1] == 2 then redis.call('DEL', CLAIMREC) end
+return sres
+`)

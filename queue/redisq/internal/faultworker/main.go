@@ -40,7 +40,9 @@ type Job struct {
 	// Permanent fails every attempt with a permanent error.
 	Permanent bool `json:"permanent,omitempty"`
 	// Block makes the first delivery (Redeliveries == 0) push the task id
-	// onto "{prefix}:test:started" and then hang until the process dies.
+	// onto "{prefix}:test:started" and then hang until its context ends
+	// (the process dies, or the task is cancelled); then it pushes "<id>
+	// <cause of the context's end>" onto "{prefix}:test:ended".
 	Block bool `json:"block,omitempty"`
 }
 
@@ -92,6 +94,14 @@ func run(addr, prefix string, concurrency int, lease time.Duration) error {
 		if j.Block && t.Redeliveries == 0 {
 			rdb.RPush(ctx, tag+":test:started", t.ID)
 			<-ctx.Done()
+			// Say why the context ended, for the cancellation tests; retry
+			// while Redis is away.
+			for range 200 {
+				if rdb.RPush(context.Background(), tag+":test:ended", t.ID+" "+context.Cause(ctx).Error()).Err() == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 			return nil, ctx.Err()
 		}
 		if j.SleepMS > 0 {

@@ -1,5 +1,7 @@
 package queue
 
+import "time"
+
 // entry is a task held by a [MemoryBroker], with its lease and scheduling
 // state. An entry is in at most one timeHeap at a time (delayed, leased or
 // done), so one deadline and one heap index serve all three.
@@ -8,6 +10,10 @@ type entry struct {
 	token string // current lease token; "" when not leased
 	at    int64  // heap key: not-before, lease expiry or result expiry (UnixNano)
 	hi    int    // index in the heap holding the entry; -1 when in none
+
+	dead      bool          // taken out of its ready fifo in place (a revoked task)
+	cancelTTL time.Duration // result TTL of a requested cancellation
+	idxNode                 // place in the per-queue, per-state index (memory_index.go)
 }
 
 // timeHeap is a min-heap of entries ordered by at, with each entry's index
@@ -86,51 +92,83 @@ func (h timeHeap) down(i int) bool {
 }
 
 // fifo is a growable ring buffer of entries: push at the back, push at the
-// front (a task handed back keeps its place), pop from the front.
+// front (a task handed back keeps its place), pop from the front, and
+// remove in place (a revoked task) by marking the entry dead: its slot is
+// skipped when it reaches the front. size counts the live entries, n the
+// slots in use.
 type fifo struct {
-	buf        []*entry
-	head, size int
+	buf           []*entry
+	head, n, size int
 }
 
 func (q *fifo) grow() {
-	n := 2 * len(q.buf)
-	if n == 0 {
-		n = 16
+	c := 2 * len(q.buf)
+	if c == 0 {
+		c = 16
 	}
-	buf := make([]*entry, n)
-	for i := range q.size {
+	buf := make([]*entry, c)
+	for i := range q.n {
 		buf[i] = q.buf[(q.head+i)%len(q.buf)]
 	}
 	q.buf, q.head = buf, 0
 }
 
 func (q *fifo) pushBack(e *entry) {
-	if q.size == len(q.buf) {
+	if q.n == len(q.buf) {
 		q.grow()
 	}
-	q.buf[(q.head+q.size)%len(q.buf)] = e
+	q.buf[(q.head+q.n)%len(q.buf)] = e
+	q.n++
 	q.size++
 }
 
 func (q *fifo) pushFront(e *entry) {
-	if q.size == len(q.buf) {
+	if q.n == len(q.buf) {
 		q.grow()
 	}
 	q.head = (q.head - 1 + len(q.buf)) % len(q.buf)
 	q.buf[q.head] = e
+	q.n++
 	q.size++
 }
 
+// popFront returns the first live entry, or nil.
 func (q *fifo) popFront() *entry {
-	if q.size == 0 {
-		return nil
+	for q.size > 0 {
+		e := q.buf[q.head]
+		q.buf[q.head] = nil
+		q.head = (q.head + 1) % len(q.buf)
+		q.n--
+		if e.dead {
+			continue
+		}
+		q.size--
+		if q.size == 0 {
+			q.reset()
+		}
+		return e
 	}
-	e := q.buf[q.head]
-	q.buf[q.head] = nil
-	q.head = (q.head + 1) % len(q.buf)
+	return nil
+}
+
+// remove takes e, which must be a live entry of q, out of q: it is marked
+// dead and skipped when it reaches the front.
+func (q *fifo) remove(e *entry) {
+	e.dead = true
 	q.size--
-	if q.size == 0 && len(q.buf) > 1024 {
-		q.buf, q.head = nil, 0 // let a drained burst's buffer go
+	if q.size == 0 {
+		q.reset()
 	}
-	return e
+}
+
+// reset drops the slots of an empty fifo (dead entries included), and lets
+// a drained burst's buffer go.
+func (q *fifo) reset() {
+	switch {
+	case len(q.buf) > 1024:
+		q.buf = nil
+	case q.n > 0:
+		clear(q.buf) // dead slots only
+	}
+	q.head, q.n = 0, 0
 }

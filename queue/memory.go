@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"maps"
 	"math"
 	"strconv"
 	"sync"
@@ -37,6 +38,8 @@ type MemoryBroker struct {
 	done     timeHeap // SUCCESS or FAILURE tasks, by result expiry
 	waiters  []*waiter
 	watchers map[string][]chan struct{}
+	queues   map[string]*queueInfo // counts, indexes and pause marks (memory_index.go)
+	npaused  int                   // queues paused
 	seq      uint64
 	closed   bool
 }
@@ -57,6 +60,7 @@ func NewMemoryBroker() *MemoryBroker {
 		tasks:    make(map[string]*entry),
 		ready:    make(map[string]*fifo),
 		watchers: make(map[string][]chan struct{}),
+		queues:   make(map[string]*queueInfo),
 	}
 }
 
@@ -102,21 +106,28 @@ func (m *MemoryBroker) sweepLocked(now int64) int {
 	for e := m.delayed.top(); e != nil && e.at <= now; e = m.delayed.top() {
 		m.delayed.remove(e)
 		m.readyLocked(e, false)
+		m.trackLocked(e)
 	}
 	n := 0
 	for e := m.leased.top(); e != nil && e.at <= now; e = m.leased.top() {
 		m.leased.remove(e)
 		e.token = ""
+		if e.t.CancelRequested {
+			m.revokeLocked(e, now, e.cancelTTL) // a revoked task is not redelivered
+			continue
+		}
 		e.t.State = StatePending
 		e.t.Progress = nil
 		e.t.Redeliveries++
 		m.readyLocked(e, true)
+		m.trackLocked(e)
 		m.notifyLocked(e.t.ID)
 		n++
 	}
 	for e := m.done.top(); e != nil && e.at <= now; e = m.done.top() {
 		m.done.remove(e)
 		delete(m.tasks, e.t.ID)
+		m.untrackLocked(e)
 		m.notifyLocked(e.t.ID)
 	}
 	return n
@@ -197,11 +208,12 @@ func (m *MemoryBroker) Enqueue(ctx context.Context, t *Task) (*Task, bool, error
 	e.t = Task{
 		ID: t.ID, Name: t.Name, Queue: t.Queue, Payload: cloneRaw(t.Payload),
 		State: StatePending, MaxRetries: t.MaxRetries,
-		EnqueuedAt: t.EnqueuedAt, NotBefore: t.NotBefore,
+		EnqueuedAt: t.EnqueuedAt, NotBefore: t.NotBefore, Headers: maps.Clone(t.Headers),
 	}
 	if e.t.EnqueuedAt.IsZero() {
 		e.t.EnqueuedAt = time.Unix(0, now)
 	}
+	e.enq = unixNano(e.t.EnqueuedAt)
 	m.tasks[t.ID] = e
 	if nb := unixNano(t.NotBefore); !t.NotBefore.IsZero() && nb > now {
 		e.at = nb
@@ -210,6 +222,7 @@ func (m *MemoryBroker) Enqueue(ctx context.Context, t *Task) (*Task, bool, error
 	} else {
 		m.readyLocked(e, false)
 	}
+	m.trackLocked(e)
 	return e.t.Clone(), true, nil
 }
 
@@ -252,7 +265,7 @@ func (m *MemoryBroker) Claim(ctx context.Context, queues []string, lease time.Du
 func (m *MemoryBroker) claimLocked(queues []string, lease time.Duration, now int64) (*Task, string) {
 	for _, name := range queues {
 		q := m.ready[name]
-		if q == nil || q.size == 0 {
+		if q == nil || q.size == 0 || (m.npaused > 0 && m.pausedLocked(name)) {
 			continue
 		}
 		e := q.popFront()
@@ -266,6 +279,7 @@ func (m *MemoryBroker) claimLocked(queues []string, lease time.Duration, now int
 		e.at = addNanos(now, lease)
 		m.leased.push(e)
 		m.earliestLocked(m.leased, e)
+		m.trackLocked(e)
 		m.notifyLocked(e.t.ID)
 		// A claim that waits on another queue list may have been woken for
 		// the task this one took: wake one for each queue still holding

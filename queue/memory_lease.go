@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"time"
@@ -22,8 +23,12 @@ func (m *MemoryBroker) leasedLocked(id, token string) (*entry, error) {
 	return e, nil
 }
 
-// settle runs fn on the leased entry of task id under the mutex.
-func (m *MemoryBroker) settle(ctx context.Context, id, token string, fn func(e *entry, now int64)) error {
+// settle runs fn on the leased entry of task id under the mutex. end tells
+// what the call does to a task whose cancellation was requested
+// ([Canceler]): 0 for a renewal (fn runs, and the error wraps
+// [ErrRevoked]); otherwise the call ends the task REVOKED instead of
+// running fn, kept for end (> 0) or for the TTL given to Cancel (< 0).
+func (m *MemoryBroker) settle(ctx context.Context, id, token string, end time.Duration, fn func(e *entry, now int64)) error {
 	now, err := m.lock(ctx)
 	if err != nil {
 		return err
@@ -33,8 +38,17 @@ func (m *MemoryBroker) settle(ctx context.Context, id, token string, fn func(e *
 	if err != nil {
 		return err
 	}
+	if e.t.CancelRequested && end != 0 {
+		m.endLeaseLocked(e)
+		m.revokeLocked(e, now, cmp.Or(max(end, 0), e.cancelTTL))
+		return revokedError(id)
+	}
 	fn(e, now)
+	m.trackLocked(e)
 	m.notifyLocked(id)
+	if e.t.CancelRequested {
+		return revokedError(id)
+	}
 	return nil
 }
 
@@ -49,7 +63,7 @@ func (m *MemoryBroker) Renew(ctx context.Context, id, token string, lease time.D
 	if lease <= 0 {
 		return invalidArg("Renew: lease is %v; want > 0", lease)
 	}
-	return m.settle(ctx, id, token, func(e *entry, now int64) {
+	return m.settle(ctx, id, token, 0, func(e *entry, now int64) {
 		m.reLeaseLocked(e, addNanos(now, lease))
 	})
 }
@@ -71,7 +85,7 @@ func (m *MemoryBroker) Progress(ctx context.Context, id, token string, p Progres
 	if lease <= 0 {
 		return invalidArg("Progress: lease is %v; want > 0", lease)
 	}
-	return m.settle(ctx, id, token, func(e *entry, now int64) {
+	return m.settle(ctx, id, token, 0, func(e *entry, now int64) {
 		e.t.State = StateProcessing
 		e.t.Progress = &p
 		m.reLeaseLocked(e, addNanos(now, lease))
@@ -84,7 +98,7 @@ func (m *MemoryBroker) Complete(ctx context.Context, id, token string, result js
 		return err
 	}
 	result = cloneRaw(result)
-	return m.settle(ctx, id, token, func(e *entry, now int64) {
+	return m.settle(ctx, id, token, ttl, func(e *entry, now int64) {
 		m.completeLocked(e, now, result, ttl)
 	})
 }
@@ -107,7 +121,7 @@ func (m *MemoryBroker) CompleteAndClaim(ctx context.Context, id, token string, r
 		return nil, "", err
 	}
 	result = cloneRaw(result)
-	err = m.settle(ctx, id, token, func(e *entry, now int64) {
+	err = m.settle(ctx, id, token, ttl, func(e *entry, now int64) {
 		m.completeLocked(e, now, result, ttl)
 		next, nextToken = m.claimLocked(queues, lease, now)
 	})
@@ -165,7 +179,7 @@ func (m *MemoryBroker) Fail(ctx context.Context, id, token, errMsg string, ttl t
 	if err := ttlArg("Fail", ttl); err != nil {
 		return err
 	}
-	return m.settle(ctx, id, token, func(e *entry, now int64) {
+	return m.settle(ctx, id, token, ttl, func(e *entry, now int64) {
 		m.endLeaseLocked(e)
 		e.t.State = StateFailure
 		e.t.Error = errMsg
@@ -183,7 +197,7 @@ func (m *MemoryBroker) finishLocked(e *entry, now int64, ttl time.Duration) {
 
 // Retry implements [Broker.Retry].
 func (m *MemoryBroker) Retry(ctx context.Context, id, token, errMsg string, notBefore time.Time) error {
-	return m.settle(ctx, id, token, func(e *entry, now int64) {
+	return m.settle(ctx, id, token, -1, func(e *entry, now int64) {
 		m.endLeaseLocked(e)
 		e.t.State = StateRetry
 		e.t.Retries++
@@ -202,7 +216,7 @@ func (m *MemoryBroker) Retry(ctx context.Context, id, token, errMsg string, notB
 
 // Release implements [Broker.Release].
 func (m *MemoryBroker) Release(ctx context.Context, id, token string) error {
-	return m.settle(ctx, id, token, func(e *entry, _ int64) {
+	return m.settle(ctx, id, token, -1, func(e *entry, _ int64) {
 		m.endLeaseLocked(e)
 		e.t.State = StatePending
 		e.t.Progress = nil

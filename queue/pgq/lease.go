@@ -99,13 +99,15 @@ func (b *Broker) Release(ctx context.Context, id, token string) error {
 const (
 	batchSize  = 1000
 	maxBatches = 100
+	foldBatch  = 10000 // count changes folded into the counts per statement
 )
 
 // Recover implements [queue.Broker.Recover]. In batches of at most 1,000
 // rows per statement it makes tasks whose lease ran out claimable again
 // (at the front of their queue; REVOKED when their cancellation was
 // requested), deletes tasks whose result expired, and fails rows whose
-// state does not exist into the dead letters. It returns how many leases
+// state does not exist into the dead letters; and it folds the count
+// changes recorded since the last call into the counts of Stats. It returns how many leases
 // it recovered. Any worker may call it; concurrent calls skip each other's
 // rows.
 func (b *Broker) Recover(ctx context.Context) (int, error) {
@@ -129,6 +131,15 @@ func (b *Broker) Recover(ctx context.Context) (int, error) {
 			return recovered, b.wrap(ctx, "remove expired results", err)
 		}
 		if tag.RowsAffected() < batchSize {
+			break
+		}
+	}
+	for range maxBatches {
+		var moved int
+		if err := b.pool.QueryRow(ctx, b.sql.fold, foldBatch).Scan(&moved); err != nil {
+			return recovered, b.wrap(ctx, "fold counts", err)
+		}
+		if moved < foldBatch {
 			break
 		}
 	}

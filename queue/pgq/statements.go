@@ -6,13 +6,13 @@ import (
 
 // statements are the SQL texts of one schema, built once per broker.
 type statements struct {
-	enqueue, get                          string
-	claim, completeAndClaim               string
-	complete, renew, progress             string
-	retry, fail, release                  string
-	recover, cleanup, badState, poison    string
-	cancel, pause, resume, stats, listAll string
-	listQueue                             string
+	enqueue, get                       string
+	claim, completeAndClaim            string
+	complete, renew, progress          string
+	retry, fail, release               string
+	recover, cleanup, badState, poison string
+	cancel, pause, resume, stats, list string
+	queues, fold                       string
 }
 
 // notNull gives each column that is NOT NULL in the table a value to stand
@@ -68,6 +68,43 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM u WHERE cancel_requested) THEN 1
 		expires_at = CASE WHEN t.cancel_requested THEN now() + ` + us("coalesce(t.cancel_ttl_us, "+def+")") + ` END`
 	}
 	return statements{
+		cancel: `WITH u AS (UPDATE ` + tasks + ` SET
+		state = CASE WHEN t.state IN ('PENDING', 'RETRY') THEN 'REVOKED' ELSE t.state END,
+		cancel_requested = t.state IN ('STARTED', 'PROCESSING'),
+		cancel_ttl_us = CASE WHEN t.state IN ('STARTED', 'PROCESSING') THEN $2::bigint END,
+		not_before = CASE WHEN t.state IN ('PENDING', 'RETRY') THEN NULL ELSE t.not_before END,
+		finished_at = CASE WHEN t.state IN ('PENDING', 'RETRY') THEN now() ELSE t.finished_at END,
+		expires_at = CASE WHEN t.state IN ('PENDING', 'RETRY') THEN now() + ` + us("$2") + ` ELSE t.expires_at END
+	WHERE t.id = $1 AND ` + live + ` AND (t.state IN ('PENDING', 'RETRY')
+		OR (t.state IN ('STARTED', 'PROCESSING') AND NOT t.cancel_requested))
+	RETURNING ` + columns("t.") + `)
+SELECT * FROM u
+UNION ALL SELECT ` + columns("t.") + ` FROM ` + tasks + ` WHERE t.id = $1 AND ` + live + ` AND NOT EXISTS (SELECT 1 FROM u)`,
+		pause: `INSERT INTO ` + s + `.paused (queue) VALUES ($1) ON CONFLICT (queue) DO NOTHING`,
+		resume: `WITH d AS (DELETE FROM ` + s + `.paused WHERE queue = $1 RETURNING queue)
+SELECT pg_notify('` + n.channel + `', 'q' || d.queue) FROM d`,
+		// stats: per queue and state, the folded count plus the unfolded
+		// deltas, the delayed (scheduled) part of PENDING, and the pause mark.
+		stats: `WITH c AS (
+	SELECT queue, state, sum(n)::bigint AS n FROM (
+		SELECT queue, state, n FROM ` + s + `.counts
+		UNION ALL SELECT queue, state, n FROM ` + s + `.count_deltas) x
+	GROUP BY queue, state),
+sch AS (SELECT t.queue, count(*) AS n FROM ` + tasks + `
+	WHERE t.state = 'PENDING' AND t.not_before > now() GROUP BY t.queue),
+p AS (SELECT queue FROM ` + s + `.paused)
+SELECT coalesce(c.queue, p.queue), coalesce(c.state, ''), coalesce(c.n, 0),
+	CASE WHEN c.state = 'PENDING' THEN coalesce(sch.n, 0) ELSE 0 END, p.queue IS NOT NULL
+FROM c FULL JOIN p ON p.queue = c.queue LEFT JOIN sch ON sch.queue = c.queue`,
+		queues: `SELECT queue FROM ` + s + `.counts UNION SELECT queue FROM ` + s + `.count_deltas`,
+		// list: $1 queues, $2 states, $3 rows to read per (queue, state),
+		// $4 offset, $5 limit.
+		list: `SELECT x.* FROM unnest($1::text[]) q (name) CROSS JOIN unnest($2::text[]) st (state)
+CROSS JOIN LATERAL (SELECT ` + columns("t.") + ` FROM ` + tasks + `
+	WHERE t.queue = q.name AND t.state = st.state AND ` + live + `
+	ORDER BY t.enqueued_at DESC, t.id DESC LIMIT $3) x
+ORDER BY x.enqueued_at DESC, x.id DESC OFFSET $4 LIMIT $5`,
+		fold: `SELECT ` + s + `.fold_counts($1)`,
 		enqueue: `INSERT INTO ` + s + `.tasks AS t (id, name, queue, payload, headers, state, seq, max_retries, enqueued_at, not_before)
 VALUES ($1, $2, $3, $4, $5, 'PENDING', nextval('` + s + `.task_seq'), $6, coalesce($7, now()), $8)
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, queue = EXCLUDED.queue, payload = EXCLUDED.payload,

@@ -122,7 +122,9 @@ func (b *Broker) claimed(ctx context.Context, r *row, token string) (*queue.Task
 // poison fails the task of row r (held under token, or "" when it is not
 // leased) with reason, kept for [queue.DefaultResultTTL], and pushes a dead
 // letter for it into the schema's store, in one statement. The payload
-// goes into the entry when it is JSON, else its bytes go into the trace.
+// goes into the entry when it is JSON, else its bytes go into the trace;
+// the fields that do not decode are cleared in the row, so that the
+// failed task can be read.
 func (b *Broker) poison(ctx context.Context, r *row, token string, reason error) error {
 	e := dlq.Entry{
 		TaskID: r.id, TaskName: r.name, Queue: r.queue, Error: reason.Error(),
@@ -130,7 +132,7 @@ func (b *Broker) poison(ctx context.Context, r *row, token string, reason error)
 	}
 	if json.Valid(r.payload) {
 		e.Payload = json.RawMessage(r.payload)
-	} else {
+	} else if len(r.payload) > 0 {
 		e.Trace = fmt.Sprintf("stored payload (%d bytes): %q", len(r.payload), r.payload)
 	}
 	raw, err := json.Marshal(e)
@@ -141,8 +143,12 @@ func (b *Broker) poison(ctx context.Context, r *row, token string, reason error)
 	if token != "" {
 		tok = token
 	}
+	var h map[string]string
+	keepPayload := len(r.payload) == 0 || json.Valid(r.payload)
+	keepHeaders := len(r.headers) == 0 || json.Unmarshal(r.headers, &h) == nil
+	keepResult := len(r.result) == 0 || json.Valid(r.result)
 	if _, err := b.pool.Exec(ctx, b.sql.poison, r.id, r.state, tok, reason.Error(),
-		micros(queue.DefaultResultTTL), raw); err != nil {
+		micros(queue.DefaultResultTTL), raw, keepPayload, keepHeaders, keepResult); err != nil {
 		return b.wrap(ctx, "dead-letter task "+r.id, err)
 	}
 	return nil

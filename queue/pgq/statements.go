@@ -153,8 +153,12 @@ FROM x WHERE t.id = x.id`,
 	WHERE t.state NOT IN ('PENDING', 'STARTED', 'PROCESSING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED') LIMIT $1`,
 		// poison fails task $1 (in state $2, under lease token $3, or any
 		// when $3 is NULL) with
-		// error $4 kept for $5 µs, and pushes dead letter $6 for it.
+		// error $4 kept for $5 µs, and pushes dead letter $6 for it; the
+		// payload, headers and result are kept when $7, $8, $9 (they decode),
+		// so the failed task can be read (the dead letter keeps the bytes).
 		poison: `WITH u AS (UPDATE ` + tasks + ` SET state = 'FAILURE', error = $4, finished_at = now(),
+		payload = CASE WHEN $7 THEN t.payload END, headers = CASE WHEN $8 THEN t.headers END,
+		result = CASE WHEN $9 THEN t.result END,
 		expires_at = now() + ` + us("$5") + `, lease_token = NULL, lease_until = NULL
 	WHERE t.id = $1 AND t.state = $2 AND ($3::text IS NULL OR t.lease_token = $3) RETURNING t.id)
 INSERT INTO ` + s + `.dead_letters (task_id, entry) SELECT u.id, $6 FROM u

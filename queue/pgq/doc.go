@@ -60,11 +60,31 @@
 // UPDATE that checks the token and the lease end, so a worker whose lease
 // ran out can change nothing. A worker that completes a task claims the
 // next in the same call (complete_and_claim). Under load a task therefore
-// costs three statements and three round trips: insert, claim, complete
-// and claim the next.
+// costs two statements and two round trips: the insert, and the
+// complete_and_claim call that finishes the task before it and claims it
+// (plus one notification statement per batch of enqueues, see below). An
+// idle worker adds a claim call per task.
+//
+// # Durability
+//
+// An Enqueue, a Cancel and the dead letters are durable when the call
+// returns (the transaction waits for its commit to reach the disk). The
+// worker's statements (claims, renewals, completions, retries, failures,
+// recovery) commit with synchronous_commit off for their own transaction:
+// they do not wait for the disk flush, which PostgreSQL makes at most a few
+// hundred milliseconds later. A crash of the database server can therefore
+// forget the last fraction of a second of claims and completions; those
+// tasks are redelivered when their lease runs out, which at-least-once
+// delivery allows (handlers must be idempotent anyway). In exchange the
+// workers do not queue behind each other's disk flushes while they hold
+// PostgreSQL's NOTIFY lock.
 //
 // Idle claims do not poll. A row trigger announces every change on the
-// schema's LISTEN/NOTIFY channel; each Broker keeps one listening
+// schema's LISTEN/NOTIFY channel (an Enqueue through the pool has its
+// queue announced by the broker right after the commit instead, gathered
+// with the other enqueues of that moment into one statement that does not
+// wait for a disk flush; an enqueue in the caller's transaction is
+// announced by the trigger at that transaction's commit); each Broker keeps one listening
 // connection of its own (outside the pool) and wakes one waiting claim of
 // the queue that got a task. A claim also wakes by itself when the earliest
 // delayed task falls due or the earliest lease runs out, and after

@@ -21,6 +21,12 @@ type hub struct {
 	waiters  []*waiter
 	watchers map[string][]chan struct{}
 	done     chan struct{} // closed when the listening goroutine has returned
+
+	// The notifier: queues that got a task, announced by one goroutine.
+	announced map[string]struct{}
+	kick      chan struct{} // buffered, 1
+	notifying bool          // the notifier goroutine runs
+	notified  chan struct{} // closed when the notifier goroutine has returned
 }
 
 // waiter is a Claim waiting for a task in one of its queues.
@@ -36,7 +42,8 @@ const (
 )
 
 func newHub(b *Broker) *hub {
-	return &hub{b: b, watchers: make(map[string][]chan struct{}), done: make(chan struct{})}
+	return &hub{b: b, watchers: make(map[string][]chan struct{}), done: make(chan struct{}),
+		announced: make(map[string]struct{}), kick: make(chan struct{}, 1), notified: make(chan struct{})}
 }
 
 // start starts the listening goroutine once.
@@ -58,11 +65,68 @@ func (h *hub) shutdown() {
 		return
 	}
 	h.closed = true
-	started := h.started
+	started, notifying := h.started, h.notifying
 	h.wakeAllLocked()
 	h.mu.Unlock()
 	if started {
 		<-h.done
+	}
+	if notifying {
+		<-h.notified
+	}
+}
+
+// announce wakes one claim of this process waiting on queue, and has the
+// notifier tell every other process.
+func (h *hub) announce(queue string) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.signalLocked(queue)
+	h.announced[queue] = struct{}{}
+	if !h.notifying {
+		h.notifying = true
+		go h.notifier()
+	}
+	h.mu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// notifier sends the notifications of announced queues, all queues
+// announced while one statement runs going into the next. A statement
+// that fails is retried once the next enqueue kicks it; claims that miss a
+// notification meanwhile wake after WakeTimeout at the latest.
+func (h *hub) notifier() {
+	defer close(h.notified)
+	ctx := h.b.closing
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.kick:
+		}
+		h.mu.Lock()
+		queues := make([]string, 0, len(h.announced))
+		for q := range h.announced {
+			queues = append(queues, q)
+		}
+		clear(h.announced)
+		h.mu.Unlock()
+		if len(queues) == 0 {
+			continue
+		}
+		if _, err := h.b.pool.Exec(ctx, h.b.sql.notify, queues); err != nil && ctx.Err() == nil {
+			h.mu.Lock()
+			for _, q := range queues {
+				h.announced[q] = struct{}{}
+			}
+			h.mu.Unlock()
+		}
 	}
 }
 

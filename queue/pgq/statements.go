@@ -6,13 +6,13 @@ import (
 
 // statements are the SQL texts of one schema, built once per broker.
 type statements struct {
-	enqueue, get                       string
-	claim, completeAndClaim            string
-	complete, renew, progress          string
-	retry, fail, release               string
-	recover, cleanup, badState, poison string
-	cancel, pause, resume, stats, list string
-	queues, fold                       string
+	enqueue, enqueueDeferred, notify, get string
+	claim, completeAndClaim               string
+	complete, renew, progress             string
+	retry, fail, release                  string
+	recover, cleanup, badState, poison    string
+	cancel, pause, resume, stats, list    string
+	queues, fold                          string
 }
 
 // notNull gives each column that is NOT NULL in the table a value to stand
@@ -42,7 +42,10 @@ func compositeColumns(expr string) string {
 
 // leased is the condition of every call that needs the current lease:
 // $1 the id, $2 the token.
-const leased = `t.id = $1 AND t.lease_token = $2 AND t.state IN ('STARTED', 'PROCESSING') AND t.lease_until > now()`
+// It also turns synchronous_commit off for the statement's transaction,
+// as the claim functions do (see the package documentation).
+const leased = `t.id = $1 AND t.lease_token = $2 AND t.state IN ('STARTED', 'PROCESSING') AND t.lease_until > now()
+	AND set_config('synchronous_commit', 'off', true) = 'off'`
 
 // us turns a parameter in microseconds into an interval.
 func us(param string) string { return "(" + param + "::bigint * interval '1 microsecond')" }
@@ -104,17 +107,12 @@ CROSS JOIN LATERAL (SELECT ` + columns("t.") + ` FROM ` + tasks + `
 	WHERE t.queue = q.name AND t.state = st.state AND ` + live + `
 	ORDER BY t.enqueued_at DESC, t.id DESC LIMIT $3) x
 ORDER BY x.enqueued_at DESC, x.id DESC OFFSET $4 LIMIT $5`,
-		fold: `SELECT ` + s + `.fold_counts($1)`,
-		enqueue: `INSERT INTO ` + s + `.tasks AS t (id, name, queue, payload, headers, state, seq, max_retries, enqueued_at, not_before)
-VALUES ($1, $2, $3, $4, $5, 'PENDING', nextval('` + s + `.task_seq'), $6, coalesce($7, now()), $8)
-ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, queue = EXCLUDED.queue, payload = EXCLUDED.payload,
-	headers = EXCLUDED.headers, state = 'PENDING', seq = EXCLUDED.seq, max_retries = EXCLUDED.max_retries,
-	attempt = 0, retries = 0, redeliveries = 0, progress_current = NULL, progress_total = NULL, progress_status = NULL,
-	result = NULL, error = '', enqueued_at = EXCLUDED.enqueued_at, not_before = EXCLUDED.not_before,
-	started_at = NULL, finished_at = NULL, expires_at = NULL, lease_token = NULL, lease_until = NULL,
-	cancel_requested = false, cancel_ttl_us = NULL
-	WHERE t.expires_at <= now()
-RETURNING ` + columns("t."),
+		fold:            `SELECT ` + s + `.fold_counts($1)`,
+		enqueue:         enqueue(s, ""),
+		enqueueDeferred: enqueue(s, `FROM (SELECT set_config('resilience.pgq_defer_notify', 'on', true)) cfg`),
+		notify: `SELECT set_config('synchronous_commit', 'off', true), pg_notify('` + n.channel + `', 'q' || q)
+FROM unnest($1::text[]) q`,
+
 		get:   `SELECT ` + columns("t.") + ` FROM ` + tasks + ` WHERE t.id = $1 AND ` + live,
 		claim: `SELECT ` + compositeColumns("c.task") + `, c.next_at FROM ` + s + `.claim($1, $2, $3) c`,
 		completeAndClaim: `SELECT c.status, ` + compositeColumns("c.task") + ` FROM ` + s +
@@ -140,6 +138,7 @@ RETURNING ` + columns("t."),
 		// was requested ($2: the TTL when Cancel gave none).
 		recover: `WITH x AS (SELECT id FROM ` + s + `.tasks
 	WHERE state IN ('STARTED', 'PROCESSING') AND lease_until <= now()
+		AND set_config('synchronous_commit', 'off', true) = 'off'
 	ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED)
 UPDATE ` + tasks + ` SET state = CASE WHEN t.cancel_requested THEN 'REVOKED' ELSE 'PENDING' END,
 	redeliveries = t.redeliveries + CASE WHEN t.cancel_requested THEN 0 ELSE 1 END,
@@ -164,4 +163,20 @@ FROM x WHERE t.id = x.id`,
 INSERT INTO ` + s + `.dead_letters (task_id, entry) SELECT u.id, $6 FROM u
 ON CONFLICT (task_id) DO UPDATE SET entry = EXCLUDED.entry`,
 	}
+}
+
+// enqueue is the INSERT of a task; from, when set, is a FROM clause whose
+// side effect the insert needs (see enqueueDeferred).
+func enqueue(s, from string) string {
+	return `INSERT INTO ` + s + `.tasks AS t (id, name, queue, payload, headers, state, seq, max_retries, enqueued_at, not_before)
+SELECT $1, $2, $3, $4::bytea, $5::jsonb, 'PENDING', nextval('` + s + `.task_seq'), $6::integer, coalesce($7::timestamptz, now()),
+	$8::timestamptz ` + from + `
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, queue = EXCLUDED.queue, payload = EXCLUDED.payload,
+	headers = EXCLUDED.headers, state = 'PENDING', seq = EXCLUDED.seq, max_retries = EXCLUDED.max_retries,
+	attempt = 0, retries = 0, redeliveries = 0, progress_current = NULL, progress_total = NULL, progress_status = NULL,
+	result = NULL, error = '', enqueued_at = EXCLUDED.enqueued_at, not_before = EXCLUDED.not_before,
+	started_at = NULL, finished_at = NULL, expires_at = NULL, lease_token = NULL, lease_until = NULL,
+	cancel_requested = false, cancel_ttl_us = NULL
+	WHERE t.expires_at <= now()
+RETURNING ` + columns("t.")
 }

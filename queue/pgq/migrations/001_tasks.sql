@@ -91,6 +91,10 @@ DECLARE
 	q text;
 	tid text;
 BEGIN
+	-- Worker statements commit without waiting for the WAL flush (see the
+	-- package documentation): the NOTIFY lock is then held for microseconds
+	-- instead of a disk flush, so workers do not queue behind each other.
+	PERFORM set_config('synchronous_commit', 'off', true);
 	FOREACH q IN ARRAY queues LOOP
 		CONTINUE WHEN EXISTS (SELECT 1 FROM {{schema}}.paused p WHERE p.queue = q);
 		SELECT t.id INTO tid FROM {{schema}}.tasks t
@@ -143,6 +147,7 @@ CREATE FUNCTION {{schema}}.complete(tid text, token text, res bytea, ttl_us bigi
 DECLARE
 	cancelled boolean;
 BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
 	UPDATE {{schema}}.tasks t SET
 		state = CASE WHEN t.cancel_requested THEN 'REVOKED' ELSE 'SUCCESS' END,
 		result = CASE WHEN t.cancel_requested THEN NULL ELSE res END,

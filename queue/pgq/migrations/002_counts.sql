@@ -35,8 +35,14 @@ BEGIN
 	ELSIF OLD.state IS DISTINCT FROM NEW.state OR OLD.queue IS DISTINCT FROM NEW.queue THEN
 		INSERT INTO {{schema}}.count_deltas VALUES (OLD.queue, OLD.state, -1), (NEW.queue, NEW.state, 1);
 	END IF;
+	-- An enqueue through the pool sets resilience.pgq_defer_notify for its
+	-- transaction: the broker then sends the queue's notification itself,
+	-- after the commit, from a transaction that does not wait for a disk
+	-- flush while it holds the NOTIFY lock (see Broker.Enqueue). An insert
+	-- in the caller's own transaction (EnqueueTx) notifies here, at commit.
 	IF NEW.state IN ('PENDING', 'RETRY') AND (TG_OP = 'INSERT' OR OLD.state IS DISTINCT FROM NEW.state
-			OR OLD.not_before IS DISTINCT FROM NEW.not_before) THEN
+			OR OLD.not_before IS DISTINCT FROM NEW.not_before)
+			AND (TG_OP <> 'INSERT' OR current_setting('resilience.pgq_defer_notify', true) IS DISTINCT FROM 'on') THEN
 		PERFORM pg_notify('{{channel}}', 'q' || NEW.queue);
 	END IF;
 	IF TG_OP = 'UPDATE' THEN

@@ -16,11 +16,12 @@ import (
 
 // outcome is how an attempt ended.
 type outcome struct {
-	result any
-	err    error
-	trace  string // stack of a recovered panic
-	lost   bool   // the lease was lost: the attempt may not settle
-	forced bool   // shutdown grace ran out: hand the task back
+	result  any
+	err     error
+	trace   string // stack of a recovered panic
+	lost    bool   // the lease was lost: the attempt may not settle
+	forced  bool   // shutdown grace ran out: hand the task back
+	revoked bool   // the task was cancelled: it ends REVOKED
 }
 
 // process runs one claimed task and settles it with the broker. Settling
@@ -46,6 +47,8 @@ func (w *Worker) process(work, settle, claims context.Context, claimed *Task, to
 	}
 	o := w.run(work, settle, claimed, token, h)
 	switch {
+	case o.revoked && !o.lost:
+		w.revoke(settle, &t, token)
 	case o.forced:
 		w.release(settle, &t, token)
 	case o.lost:
@@ -66,12 +69,14 @@ func (w *Worker) process(work, settle, claims context.Context, claimed *Task, to
 // handler returns, at the hard time limit, or when the shutdown grace runs
 // out. Meanwhile one timer drives the lease renewals (every Lease/3) and
 // both time limits.
-func (w *Worker) run(work, settle context.Context, t *Task, token string, h HandlerFunc) outcome {
+func (w *Worker) run(work, settle context.Context, t *Task, token string, h HandlerFunc) (res outcome) {
 	begin := time.Now()
 	softAt, hardAt := begin.Add(w.cfg.SoftTimeLimit), begin.Add(w.cfg.TimeLimit)
 	hctx, cancel := context.WithCancelCause(settle)
 	defer cancel(nil)
 	th := &taskHandle{Context: hctx, w: w, settle: settle, id: t.ID, token: token, cancel: cancel, softAt: softAt}
+	th.watch.start(w.b, begin)
+	defer func() { th.watch.close(); res.revoked = th.revoked.Load() }()
 
 	out := make(chan outcome, 1)
 	go func() {
@@ -94,7 +99,7 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 
 	every := w.cfg.Lease / 3
 	renewAt, soft := begin.Add(every), false
-	timer := time.NewTimer(min(every, w.cfg.SoftTimeLimit))
+	timer := time.NewTimer(th.watch.sooner(begin.Add(min(every, w.cfg.SoftTimeLimit))).Sub(begin))
 	defer timer.Stop()
 	for {
 		select {
@@ -107,7 +112,10 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 		case <-work.Done():
 			cancel(ErrShutdown)
 			return outcome{forced: true}
+		case <-th.watch.changedC():
+			th.watch.check(th, time.Now())
 		case now := <-timer.C:
+			th.watch.tick(th, now)
 			if !now.Before(hardAt) {
 				cancel(ErrTimeLimit)
 				return outcome{err: fmt.Errorf("%w: attempt %d ran longer than %v", ErrTimeLimit, t.Attempt, w.cfg.TimeLimit),
@@ -125,7 +133,7 @@ func (w *Worker) run(work, settle context.Context, t *Task, token string, h Hand
 			if !soft {
 				next = minTime(next, softAt)
 			}
-			timer.Reset(minTime(next, hardAt).Sub(now))
+			timer.Reset(th.watch.sooner(minTime(next, hardAt)).Sub(now))
 		}
 	}
 }
@@ -140,6 +148,8 @@ func (w *Worker) renew(th *taskHandle, t *Task) {
 	switch {
 	case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound):
 		th.markLost()
+	case errors.Is(err, ErrRevoked):
+		th.markRevoked()
 	case err != nil:
 		w.log.LogAttrs(th.settle, slog.LevelWarn, "queue: renewing a lease failed; retrying at the next renewal",
 			taskAttrs(t, slog.Any("error", err))...)
@@ -171,6 +181,9 @@ func (w *Worker) complete(ctx context.Context, t *Task, token string, result any
 			return next, nextToken
 		case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound):
 			w.log.LogAttrs(ctx, slog.LevelWarn, "queue: lease lost; cannot complete the task", taskAttrs(t)...)
+			return nil, ""
+		case errors.Is(err, ErrRevoked):
+			w.logRevoked(ctx, t)
 			return nil, ""
 		}
 		uncertain = !errors.Is(err, ErrInvalidArgument) && !errors.Is(err, ErrClosed)
@@ -224,10 +237,15 @@ func (w *Worker) failed(ctx context.Context, t *Task, token string, err error, t
 // fail ends the task for good: one dead-letter entry, then FAILURE. The
 // lease is renewed first, so that it cannot run out between the two; if
 // the entry cannot be written the task is handed back instead, so that it
-// is never failed without a dead letter.
+// is never failed without a dead letter. A task cancelled meanwhile ends
+// REVOKED and its entry is taken back (failSettled): the failure is
+// counted, and alerts raised, only once the broker recorded FAILURE.
 func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, trace string) {
 	if err := w.b.Renew(ctx, t.ID, token, w.cfg.Lease); errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound) {
 		w.log.LogAttrs(ctx, slog.LevelWarn, "queue: lease lost before the task could be failed", taskAttrs(t, slog.Any("error", cause))...)
+		return
+	} else if errors.Is(err, ErrRevoked) {
+		w.revoke(ctx, t, token)
 		return
 	}
 	e := dlq.Entry{
@@ -236,7 +254,7 @@ func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, t
 	}
 	var err error
 	for i := range 3 {
-		if err = w.rec.Record(ctx, e); err == nil || ctx.Err() != nil {
+		if err = w.rec.Store().Push(ctx, e); err == nil || ctx.Err() != nil {
 			break
 		}
 		_ = wait.Sleep(ctx, time.Duration(100<<i)*time.Millisecond)
@@ -247,10 +265,10 @@ func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, t
 		w.release(ctx, t, token)
 		return
 	}
-	w.log.LogAttrs(ctx, slog.LevelError, "queue: task failed", taskAttrs(t, slog.Any("error", cause))...)
-	w.settle(ctx, t, "fail", StateFailure, false, func(ctx context.Context) error {
+	err = w.settle(ctx, t, "fail", StateFailure, false, func(ctx context.Context) error {
 		return w.b.Fail(ctx, t.ID, token, cause.Error(), w.cfg.ResultTTL)
 	})
+	w.failSettled(ctx, t, e, err)
 }
 
 // release hands the task back to the broker unfinished.
@@ -275,27 +293,30 @@ func (w *Worker) release(ctx context.Context, t *Task, token string) {
 // that cannot be told apart from a lease running out) at this attempt, the
 // earlier call made the change, which is logged at debug level instead of
 // as a lost lease.
-func (w *Worker) settle(ctx context.Context, t *Task, op string, want State, uncertain bool, call func(context.Context) error) {
+func (w *Worker) settle(ctx context.Context, t *Task, op string, want State, uncertain bool, call func(context.Context) error) error {
 	deadline := time.Now().Add(w.cfg.Lease)
 	delay := 10 * time.Millisecond
 	for {
 		err := call(ctx)
 		switch {
 		case err == nil:
-			return
+			return nil
+		case errors.Is(err, ErrRevoked):
+			w.logRevoked(ctx, t)
+			return err
 		case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound):
 			if uncertain && w.settledAs(ctx, t, want) {
 				w.log.LogAttrs(ctx, slog.LevelDebug, "queue: an earlier "+op+" call whose reply was lost had settled the task",
 					taskAttrs(t, slog.Any("error", err))...)
-				return
+				return nil
 			}
 			w.log.LogAttrs(ctx, slog.LevelWarn, "queue: lease lost; cannot "+op+" the task", taskAttrs(t)...)
-			return
+			return err
 		case errors.Is(err, ErrClosed) || errors.Is(err, ErrInvalidArgument) ||
 			ctx.Err() != nil || time.Now().Add(delay).After(deadline):
 			w.log.LogAttrs(ctx, slog.LevelError, "queue: cannot "+op+" the task; it will be redelivered when its lease runs out",
 				taskAttrs(t, slog.Any("error", err))...)
-			return
+			return err
 		}
 		uncertain = true
 		_ = wait.Sleep(ctx, delay) // on ctx's end the next round logs and returns

@@ -118,6 +118,9 @@ func (c *Client) Enqueue(ctx context.Context, name string, payload any, opts ...
 	if !c.knows(o.queue) {
 		return nil, c.unknownQueue(o.queue)
 	}
+	if err := checkHeaders(o.headers); err != nil {
+		return nil, err
+	}
 	id := o.id
 	if o.idSet {
 		if err := checkName("task id", id, false); err != nil {

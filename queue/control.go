@@ -58,7 +58,7 @@ type Inspector interface {
 	Stats(ctx context.Context) ([]QueueStats, error)
 
 	// List returns the tasks that match opts, newest first (by EnqueuedAt,
-	// then by id). opts has been checked by the caller: Limit is 1 to
+	// then by id, the greater id first, as a Redis ZREVRANGE orders ties). opts has been checked by the caller: Limit is 1 to
 	// [MaxListLimit], Offset >= 0, State empty or a valid state. Its cost
 	// grows with Offset+Limit (times the number of queues when Queue is
 	// empty), not with the number of tasks held.

@@ -19,7 +19,8 @@ import (
 // ctx is cancelled at the soft time limit (cause [ErrSoftTimeLimit]; its
 // Deadline reports that limit), when the worker lost the task's lease
 // (cause [ErrLeaseLost]), at the hard time limit (cause [ErrTimeLimit]) and
-// when a shutdown hands the task back (cause [ErrShutdown]); ctx.Err() is
+// when a shutdown hands the task back (cause [ErrShutdown]), and when the
+// task was cancelled by [Client.Cancel] (cause [ErrRevoked]); ctx.Err() is
 // then [context.Canceled], and [context.Cause] tells which. ctx carries
 // the values of the ctx given to [Worker.Run], and is what
 // [ReportProgress] needs. The task is the handler's own copy.
@@ -70,6 +71,8 @@ type taskHandle struct {
 	cancel          context.CancelCauseFunc // cancels the handler's ctx
 	softAt          time.Time               // the soft time limit
 	lost            atomic.Bool             // the lease is gone
+	revoked         atomic.Bool             // the task was cancelled (worker_cancel.go)
+	watch           cancelWatch             // watches for the task's cancellation; run loop only
 }
 
 // Value returns the handle itself for handleKey.
@@ -98,7 +101,9 @@ func (h *taskHandle) markLost() {
 // It returns an error wrapping [ErrInvalidArgument] outside a handler or for
 // a negative Current or Total, one wrapping [ErrLeaseLost] when the worker
 // no longer holds the task (the handler's ctx is then cancelled too; stop
-// working), and broker errors wrapped. Safe for concurrent use.
+// working), one wrapping [ErrRevoked] when the task was cancelled (the
+// progress is recorded, and the handler's ctx is cancelled with that
+// cause), and broker errors wrapped. Safe for concurrent use.
 func ReportProgress(ctx context.Context, p Progress) error {
 	h, _ := ctx.Value(handleKey{}).(*taskHandle)
 	if h == nil {
@@ -117,6 +122,9 @@ func ReportProgress(ctx context.Context, p Progress) error {
 	if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound) {
 		h.markLost()
 		return fmt.Errorf("queue: report progress of task %s: %w", h.id, ErrLeaseLost)
+	}
+	if errors.Is(err, ErrRevoked) {
+		h.markRevoked()
 	}
 	return fmt.Errorf("queue: report progress of task %s: %w", h.id, err)
 }

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"fmt"
+
+	"github.com/resilience-go/resilience"
 )
 
 // MaxHeaderBytes bounds the size of a task's headers: the lengths of all
@@ -101,8 +103,9 @@ func (w *Worker) wrapLocked(h HandlerFunc) HandlerFunc {
 	for i := len(w.mws) - 1; i >= 0; i-- {
 		h = w.mws[i](h)
 		if h == nil {
+			// A mistake in code: no retry can mend it.
 			return func(context.Context, *Task) (any, error) {
-				return nil, fmt.Errorf("%w: Worker.Use: middleware %d returned a nil handler", ErrInvalidArgument, i)
+				return nil, resilience.Permanent(fmt.Errorf("%w: Worker.Use: middleware %d returned a nil handler", ErrInvalidArgument, i))
 			}
 		}
 	}

@@ -24,7 +24,10 @@ import (
 //
 // A MemoryBroker is a [Watcher] and a [CompleteClaimer]: its
 // CompleteAndClaim completes a task and claims the next one under a single
-// hold of the mutex, and never waits for a task to become claimable.
+// hold of the mutex, and never waits for a task to become claimable. It is
+// also a [Canceler], a [Pauser] and an [Inspector]: per queue it keeps
+// counts by state and a newest-first index per state, updated with every
+// state change, so Stats costs O(queues) and List O(offset+limit).
 //
 // A MemoryBroker is safe for concurrent use. Its zero value is not usable;
 // call [NewMemoryBroker]. Tasks are lost when the process exits: use a

@@ -85,7 +85,11 @@ func (m *MemoryBroker) trackLocked(e *entry) {
 	if c == e.cls {
 		return
 	}
-	qi := m.queueLocked(e.t.Queue)
+	qi := e.qi
+	if qi == nil {
+		qi = m.queueLocked(e.t.Queue)
+		e.qi = qi
+	}
 	if e.cls != classNone {
 		qi.counts[e.cls]--
 		qi.total--
@@ -107,7 +111,7 @@ func (m *MemoryBroker) untrackLocked(e *entry) {
 	if e.cls == classNone {
 		return
 	}
-	qi := m.queues[e.t.Queue]
+	qi := e.qi
 	qi.counts[e.cls]--
 	qi.total--
 	qi.idx[classState[e.cls]].remove(e)
@@ -125,11 +129,12 @@ const idxMaxLevel = 16
 // 0 links are inline; the 1 in 4 entries that reach higher levels get a
 // slice, so most entries cost no allocation.
 type idxNode struct {
-	cls  class     // counted class; classNone when untracked
-	enq  int64     // EnqueuedAt in Unix nanoseconds: the index key
-	h    int8      // height in the skip list, 0 before the first insertion
-	link [2]*entry // level 0: next (older), prev (newer)
-	up   []*entry  // levels 1..h-1: next at 2(i-1), prev at 2(i-1)+1
+	qi   *queueInfo // the task's queue, kept from its first tracking
+	cls  class      // counted class; classNone when untracked
+	enq  int64      // EnqueuedAt in Unix nanoseconds: the index key
+	h    int8       // height in the skip list, 0 before the first insertion
+	link [2]*entry  // level 0: next (older), prev (newer)
+	up   []*entry   // levels 1..h-1: next at 2(i-1), prev at 2(i-1)+1
 }
 
 func (n *idxNode) next(i int) *entry {

@@ -18,8 +18,12 @@ import (
 // Worker claims tasks from a broker and runs their handlers, with leases,
 // retries, time limits and dead letters as configured by [WorkerConfig].
 // Several workers (in one process or many) may share a broker; each task
-// runs on one of them at a time. Handle and DeadLetters are safe for
-// concurrent use, also while Run runs.
+// runs on one of them at a time. A task cancelled by [Client.Cancel] while
+// it runs has its handler's ctx cancelled with cause [ErrRevoked] and ends
+// REVOKED whatever the handler returns: at once on a [Watcher] broker (the
+// worker watches each task that has run for 20 ms), at the next lease
+// renewal otherwise. Handle and DeadLetters are safe for concurrent use,
+// also while Run runs.
 type Worker struct {
 	b         Broker
 	cfg       WorkerConfig

@@ -52,7 +52,26 @@ const (
 // next task in strict order in one call, nothing claimed when the
 // completion fails, no task and no error on empty queues), and a real
 // [queue.Worker] running 1,000 tasks with random failures with none lost,
-// plus a worker shutdown handing its task back.
+// plus a worker shutdown handing its task back. Every broker must store
+// [queue.Task.Headers] and return them unchanged, and reset
+// CancelRequested at Enqueue.
+//
+// The cases of the optional control interfaces skip, saying so, when the
+// broker lacks the interface. For a [queue.Canceler]: a waiting task
+// (pending, delayed, retrying) is REVOKED at once and never claimed; a
+// leased task gets CancelRequested, Renew and Progress report ErrRevoked,
+// and Complete, CompleteAndClaim, Fail, Retry and Release end it REVOKED
+// with ErrRevoked; a lease that runs out ends it REVOKED, not redelivered;
+// a finished task is unchanged; an unknown id is ErrTaskNotFound; Cancel
+// racing completions and claims from many goroutines leaves exactly one
+// outcome that Get agrees with; and a real Worker's handler sees its ctx
+// cancelled with cause ErrRevoked (on a [queue.Watcher] well before a lease
+// renewal), the task ending REVOKED with no dead letter and no alert. For a
+// [queue.Pauser]: a paused queue is not claimed from while others are,
+// enqueue still works, a blocked claim wakes on resume, CompleteAndClaim
+// skips it, and its running tasks renew and complete. For a
+// [queue.Inspector]: Stats counts after each kind of transition and after
+// results expire, and List's newest-first order, filters and paging.
 func Run(t *testing.T, newBroker func(t *testing.T) queue.Broker) {
 	t.Helper()
 	tests := []struct {
@@ -85,6 +104,18 @@ func Run(t *testing.T, newBroker func(t *testing.T) queue.Broker) {
 		{"CompleteAndClaim", testCompleteAndClaim},
 		{"WorkerLosesNothing", testWorkerNothingLost},
 		{"WorkerShutdownReleases", testWorkerShutdown},
+		{"HeadersRoundTrip", testHeaders},
+		{"CancelWaiting", testCancelWaiting},
+		{"CancelLeased", testCancelLeased},
+		{"CancelThenLeaseExpires", testCancelLeaseExpiry},
+		{"CancelDoneAndUnknown", testCancelDoneAndUnknown},
+		{"CancelRacesCompletion", testCancelRace},
+		{"WorkerCancelsRunningHandler", testWorkerCancel},
+		{"PauseAndResume", testPause},
+		{"PauseSkippedByCompleteAndClaim", testPauseCompleteAndClaim},
+		{"PauseKeepsRunningTasks", testPauseKeepsRunning},
+		{"StatsCounts", testStats},
+		{"ListOrderFiltersPaging", testList},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

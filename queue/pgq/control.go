@@ -24,7 +24,8 @@ var (
 	_ queue.Inspector = (*Broker)(nil)
 )
 
-// Cancel implements [queue.Canceler] in one statement: a waiting task
+// Cancel implements [queue.Canceler] in one statement (two when it
+// changes nothing: then it reads the task's latest version): a waiting task
 // (PENDING, RETRY, delayed) becomes REVOKED, kept for ttl; a leased one
 // gets cancel_requested set, which every settling statement, and the
 // recovery of its lease, turns into REVOKED. The change is announced on the
@@ -38,6 +39,9 @@ func (b *Broker) Cancel(ctx context.Context, id string, ttl time.Duration) (*que
 		return nil, err
 	}
 	r, err := scanTask(b.pool.QueryRow(ctx, b.sql.cancel, id, micros(ttl)))
+	if errors.Is(err, pgx.ErrNoRows) { // done, already cancelled, or unknown
+		r, err = scanTask(b.pool.QueryRow(ctx, b.sql.cancelRead, id))
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, queue.ErrTaskNotFound
 	}
@@ -85,7 +89,9 @@ func (b *Broker) SetPaused(ctx context.Context, queueName string, paused bool) e
 // with the number of queues and of recent changes, not of tasks held. The
 // split of waiting tasks into Pending and Scheduled (delayed into the
 // future) depends on the clock, so Scheduled is counted through the index
-// of delayed tasks: its cost grows with the number of delayed tasks.
+// of delayed tasks, and results that expired but are not yet removed
+// through the index of expiry times: those costs grow with the number of
+// delayed tasks and of results expired since the last Recover.
 func (b *Broker) Stats(ctx context.Context) ([]queue.QueueStats, error) {
 	if err := b.check(ctx); err != nil {
 		return nil, err

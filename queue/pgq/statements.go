@@ -12,7 +12,7 @@ type statements struct {
 	retry, fail, release                  string
 	recover, cleanup, badState, poison    string
 	cancel, pause, resume, stats, list    string
-	queues, fold                          string
+	queues, fold, cancelRead              string
 }
 
 // notNull gives each column that is NOT NULL in the table a value to stand
@@ -71,7 +71,11 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM u WHERE cancel_requested) THEN 1
 		expires_at = CASE WHEN t.cancel_requested THEN now() + ` + us("coalesce(t.cancel_ttl_us, "+def+")") + ` END`
 	}
 	return statements{
-		cancel: `WITH u AS (UPDATE ` + tasks + ` SET
+		// cancel changes a task that Cancel changes; when it changes
+		// nothing, cancelRead reads the task's latest committed version (a
+		// locking read, unlike a read of the statement's snapshot, sees a
+		// completion that committed while the UPDATE waited for the row).
+		cancel: `UPDATE ` + tasks + ` SET
 		state = CASE WHEN t.state IN ('PENDING', 'RETRY') THEN 'REVOKED' ELSE t.state END,
 		cancel_requested = t.state IN ('STARTED', 'PROCESSING'),
 		cancel_ttl_us = CASE WHEN t.state IN ('STARTED', 'PROCESSING') THEN $2::bigint END,
@@ -80,25 +84,28 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM u WHERE cancel_requested) THEN 1
 		expires_at = CASE WHEN t.state IN ('PENDING', 'RETRY') THEN now() + ` + us("$2") + ` ELSE t.expires_at END
 	WHERE t.id = $1 AND ` + live + ` AND (t.state IN ('PENDING', 'RETRY')
 		OR (t.state IN ('STARTED', 'PROCESSING') AND NOT t.cancel_requested))
-	RETURNING ` + columns("t.") + `)
-SELECT * FROM u
-UNION ALL SELECT ` + columns("t.") + ` FROM ` + tasks + ` WHERE t.id = $1 AND ` + live + ` AND NOT EXISTS (SELECT 1 FROM u)`,
-		pause: `INSERT INTO ` + s + `.paused (queue) VALUES ($1) ON CONFLICT (queue) DO NOTHING`,
+	RETURNING ` + columns("t."),
+		cancelRead: `SELECT ` + columns("t.") + ` FROM ` + tasks + ` WHERE t.id = $1 AND ` + live + ` FOR SHARE`,
+		pause:      `INSERT INTO ` + s + `.paused (queue) VALUES ($1) ON CONFLICT (queue) DO NOTHING`,
 		resume: `WITH d AS (DELETE FROM ` + s + `.paused WHERE queue = $1 RETURNING queue)
 SELECT pg_notify('` + n.channel + `', 'q' || d.queue) FROM d`,
 		// stats: per queue and state, the folded count plus the unfolded
-		// deltas, the delayed (scheduled) part of PENDING, and the pause mark.
+		// deltas less the results that expired but are not yet removed, the
+		// delayed (scheduled) part of PENDING, and the pause mark.
 		stats: `WITH c AS (
 	SELECT queue, state, sum(n)::bigint AS n FROM (
 		SELECT queue, state, n FROM ` + s + `.counts
 		UNION ALL SELECT queue, state, n FROM ` + s + `.count_deltas) x
 	GROUP BY queue, state),
+exp AS (SELECT t.queue, t.state, count(*) AS n FROM ` + tasks + `
+	WHERE t.expires_at <= now() GROUP BY t.queue, t.state),
 sch AS (SELECT t.queue, count(*) AS n FROM ` + tasks + `
 	WHERE t.state = 'PENDING' AND t.not_before > now() GROUP BY t.queue),
 p AS (SELECT queue FROM ` + s + `.paused)
-SELECT coalesce(c.queue, p.queue), coalesce(c.state, ''), coalesce(c.n, 0),
+SELECT coalesce(c.queue, p.queue), coalesce(c.state, ''), coalesce(c.n, 0) - coalesce(exp.n, 0),
 	CASE WHEN c.state = 'PENDING' THEN coalesce(sch.n, 0) ELSE 0 END, p.queue IS NOT NULL
-FROM c FULL JOIN p ON p.queue = c.queue LEFT JOIN sch ON sch.queue = c.queue`,
+FROM c FULL JOIN p ON p.queue = c.queue LEFT JOIN sch ON sch.queue = c.queue
+	LEFT JOIN exp ON exp.queue = c.queue AND exp.state = c.state`,
 		queues: `SELECT queue FROM ` + s + `.counts UNION SELECT queue FROM ` + s + `.count_deltas`,
 		// list: $1 queues, $2 states, $3 rows to read per (queue, state),
 		// $4 offset, $5 limit.

@@ -43,6 +43,7 @@ type Broker struct {
 	close   context.CancelFunc
 	hub     *hub
 	mig     migrator
+	changes atomic.Int64 // claims made since the last VACUUM (see Recover)
 }
 
 var (

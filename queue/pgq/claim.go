@@ -84,26 +84,59 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 	}
 }
 
+// claimTimeout bounds one claim statement, which runs on even when the
+// caller's ctx ends (see claimOnce).
+const claimTimeout = 30 * time.Second
+
 // claimOnce runs the claim function until it returns a task that decodes
 // or none. next is when a task may become claimable by itself when none
 // was claimed (nil: not known).
+//
+// The statement does not stop when ctx ends: a claim cut off on the client
+// side may still have committed on the server, leaving a task leased to
+// nobody until its lease runs out. It runs to its end instead (bounded by
+// claimTimeout and the broker's Close), and a task it claimed after ctx
+// ended is handed back at once (Release: front of its queue, attempt not
+// counted) before ctx's error is returned.
 func (b *Broker) claimOnce(ctx context.Context, queues []string, lease time.Duration) (*queue.Task, string, *time.Time, error) {
 	for {
 		token := newToken()
 		var r row
 		var next *time.Time
-		err := b.pool.QueryRow(ctx, b.sql.claim, queues, micros(lease), token).Scan(r.dest(&next)...)
+		stmt, cancel := b.detached(ctx)
+		err := b.pool.QueryRow(stmt, b.sql.claim, queues, micros(lease), token).Scan(r.dest(&next)...)
+		cancel()
 		if err != nil {
 			return nil, "", nil, b.wrap(ctx, "claim", err)
 		}
 		if r.id == "" {
-			return nil, "", next, nil
+			return nil, "", next, ctx.Err()
+		}
+		b.changes.Add(1)
+		if ctx.Err() != nil {
+			b.handBack(r.id, token)
+			return nil, "", nil, ctx.Err()
 		}
 		t, err := b.claimed(ctx, &r, token)
 		if err != nil || t != nil {
 			return t, token, nil, err
 		}
 	}
+}
+
+// detached returns a context for one statement that must not be cut off
+// by the end of ctx: it ends after claimTimeout or when the broker closes.
+func (b *Broker) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	stmt, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+	stop := context.AfterFunc(b.closing, cancel)
+	return stmt, func() { stop(); cancel() }
+}
+
+// handBack releases a task claimed for a caller who gave up meanwhile.
+func (b *Broker) handBack(id, token string) {
+	ctx, cancel := b.detached(context.Background())
+	defer cancel()
+	_ = b.Release(ctx, id, token) // on failure its lease runs out and it is redelivered
 }
 
 // claimed decodes a claimed row. A row that does not decode is failed into
@@ -177,6 +210,7 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 	if err != nil {
 		return nil, "", b.wrap(ctx, "complete and claim "+id, err)
 	}
+	b.changes.Add(1)
 	if err := settled(id, status); err != nil {
 		return nil, "", err
 	}

@@ -107,7 +107,8 @@ const (
 // (at the front of their queue; REVOKED when their cancellation was
 // requested), deletes tasks whose result expired, and fails rows whose
 // state does not exist into the dead letters; and it folds the count
-// changes recorded since the last call into the counts of Stats. It returns how many leases
+// changes recorded since the last call into the counts of Stats; and
+// after every 10,000 claims of this broker it vacuums the tasks table. It returns how many leases
 // it recovered. Any worker may call it; concurrent calls skip each other's
 // rows.
 func (b *Broker) Recover(ctx context.Context) (int, error) {
@@ -143,7 +144,30 @@ func (b *Broker) Recover(ctx context.Context) (int, error) {
 			break
 		}
 	}
-	return recovered, b.poisonBadStates(ctx)
+	if err := b.poisonBadStates(ctx); err != nil {
+		return recovered, err
+	}
+	b.vacuum(ctx)
+	return recovered, nil
+}
+
+// vacuumAfter is how many claims a broker makes between two VACUUMs of
+// its schema's busiest tables.
+const vacuumAfter = 10_000
+
+// vacuum runs VACUUM (SKIP_LOCKED) on the tasks and count-changes tables
+// once this broker made vacuumAfter claims since the last time. Every claim
+// leaves a dead row version and a dead entry at the head of the index that
+// claims scan, so a queue table needs vacuuming far more often than
+// autovacuum's defaults do it (and this also keeps the queue fast on a
+// server with autovacuum turned off). It is best effort: a role that may
+// not vacuum the tables, or a VACUUM already running, changes nothing.
+func (b *Broker) vacuum(ctx context.Context) {
+	if b.changes.Load() < vacuumAfter {
+		return
+	}
+	b.changes.Store(0)
+	_, _ = b.pool.Exec(ctx, `VACUUM (SKIP_LOCKED) `+b.n.quoted+`.tasks, `+b.n.quoted+`.count_deltas`)
 }
 
 // poisonBadStates fails rows whose state does not exist into the dead

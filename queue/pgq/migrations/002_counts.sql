@@ -17,7 +17,7 @@ CREATE TABLE {{schema}}.count_deltas (
 	queue text NOT NULL,
 	state text NOT NULL,
 	n     integer NOT NULL
-);
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
 
 -- Tasks that exist before this migration are counted once.
 INSERT INTO {{schema}}.counts (queue, state, n)

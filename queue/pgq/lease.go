@@ -155,7 +155,7 @@ func (b *Broker) Recover(ctx context.Context) (int, error) {
 // its schema's busiest tables.
 const vacuumAfter = 10_000
 
-// vacuum runs VACUUM (SKIP_LOCKED) on the tasks and count-changes tables
+// vacuum runs VACUUM (ANALYZE, SKIP_LOCKED) on the tasks and count-changes tables
 // once this broker made vacuumAfter claims since the last time. Every claim
 // leaves a dead row version and a dead entry at the head of the index that
 // claims scan, so a queue table needs vacuuming far more often than
@@ -167,7 +167,7 @@ func (b *Broker) vacuum(ctx context.Context) {
 		return
 	}
 	b.changes.Store(0)
-	_, _ = b.pool.Exec(ctx, `VACUUM (SKIP_LOCKED) `+b.n.quoted+`.tasks, `+b.n.quoted+`.count_deltas`)
+	_, _ = b.pool.Exec(ctx, `VACUUM (ANALYZE, SKIP_LOCKED) `+b.n.quoted+`.tasks, `+b.n.quoted+`.count_deltas`)
 }
 
 // poisonBadStates fails rows whose state does not exist into the dead

@@ -87,8 +87,15 @@ CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE OR DELETE ON {{schema}}.tasks
 -- LOCKED, so concurrent claims never wait on each other's rows. When none
 -- is claimable, task is NULL and next_at is the earliest time one may
 -- become so by itself (a delay or a lease running out), or NULL.
+--
+-- The oldest row must come from an ordered scan of tasks_ready that stops
+-- at the first row it can lock. With statistics that lag behind a table
+-- that filled up fast (ANALYZE has not run yet) the planner prefers a
+-- bitmap scan that sorts every waiting task of the queue, on every claim:
+-- the SET clauses rule that plan out.
 CREATE FUNCTION {{schema}}.claim(queues text[], lease_us bigint, token text,
-		OUT task {{schema}}.tasks, OUT next_at timestamptz) LANGUAGE plpgsql AS $$
+		OUT task {{schema}}.tasks, OUT next_at timestamptz) LANGUAGE plpgsql
+		SET enable_bitmapscan = off SET enable_sort = off SET enable_seqscan = off AS $$
 DECLARE
 	q text;
 	tid text;

@@ -141,18 +141,21 @@ func (w *noopWorker) Work(_ context.Context, job *river.Job[NoopArgs]) error {
 }
 
 // riverSystem is riverqueue/river v0.51.0 on riverpgxv5 with default
-// settings (apart from concurrency, one queue and quiet logs).
+// settings (apart from concurrency, one queue, quiet logs and, when set,
+// FetchCooldown).
 type riverSystem struct {
-	url    string
-	pool   *pgxpool.Pool
-	client *river.Client[pgx.Tx]
+	url      string
+	pool     *pgxpool.Pool
+	client   *river.Client[pgx.Tx]
+	cooldown time.Duration
 }
 
 const riverSchema = "bench_river"
 
 // NewRiverSystem returns river in schema bench_river of the database at
-// url (migrated, emptied).
-func NewRiverSystem(ctx context.Context, url string) (QueueSystem, error) {
+// url (migrated, emptied). A cooldown > 0 sets the workers' FetchCooldown
+// (river's default is 100 ms); 0 keeps the default.
+func NewRiverSystem(ctx context.Context, url string, cooldown time.Duration) (QueueSystem, error) {
 	pool, err := newPool(ctx, url, 16)
 	if err != nil {
 		return nil, err
@@ -176,11 +179,16 @@ func NewRiverSystem(ctx context.Context, url string) (QueueSystem, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &riverSystem{url: url, pool: pool, client: c}
+	s := &riverSystem{url: url, pool: pool, client: c, cooldown: cooldown}
 	return s, s.Reset(ctx)
 }
 
-func (s *riverSystem) Name() string { return "riverqueue/river v0.51.0" }
+func (s *riverSystem) Name() string {
+	if s.cooldown > 0 {
+		return fmt.Sprintf("riverqueue/river v0.51.0 (FetchCooldown %v)", s.cooldown)
+	}
+	return "riverqueue/river v0.51.0"
+}
 
 func (s *riverSystem) Reset(ctx context.Context) error {
 	_, err := s.pool.Exec(ctx, `TRUNCATE `+riverSchema+`.river_job`)
@@ -212,7 +220,7 @@ func (s *riverSystem) Start(concurrency int, handle func([]byte)) (func(), error
 		return nil, err
 	}
 	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Schema: riverSchema, Logger: discard, Workers: workers,
+		Schema: riverSchema, Logger: discard, Workers: workers, FetchCooldown: s.cooldown,
 		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: concurrency}},
 	})
 	if err != nil {

@@ -13,7 +13,9 @@
 // the first enqueue to the last handler's return, enqueued by 4 goroutines
 // sharing one client); pickup latency (enqueue start to handler start) at
 // a steady rate. Throughput runs alternate between the two libraries and
-// report medians.
+// report medians. River runs with its default settings; with
+// -river-fetch-cooldown its workers fetch more often than its default
+// 100 ms allows (which caps 10 workers at about 100 jobs/s).
 package main
 
 import (
@@ -36,6 +38,7 @@ func main() {
 	producers := flag.Int("producers", 4, "enqueueing goroutines in the end-to-end workload")
 	rate := flag.Int("rate", 200, "tasks per second in the latency workload")
 	duration := flag.Duration("duration", 10*time.Second, "length of the latency workload")
+	cooldown := flag.Duration("river-fetch-cooldown", 0, "river's FetchCooldown (0: river's default, 100 ms)")
 	e2eOnly := flag.Bool("e2e-only", false, "run only pgq's end-to-end workload and print its rate (for A/B runs)")
 	flag.Parse()
 	if *e2eOnly {
@@ -45,13 +48,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*runs, *n, *batch, *concurrency, *producers, *rate, *duration); err != nil {
+	if err := run(*runs, *n, *batch, *concurrency, *producers, *rate, *duration, *cooldown); err != nil {
 		fmt.Fprintln(os.Stderr, "pgqcompare:", err)
 		os.Exit(1)
 	}
 }
 
-func run(runs, n, batch, concurrency, producers, rate int, duration time.Duration) error {
+func run(runs, n, batch, concurrency, producers, rate int, duration, cooldown time.Duration) error {
 	ctx := context.Background()
 	url := bench.PostgresURL()
 	ours, err := bench.NewPgqSystem(ctx, url)
@@ -59,7 +62,7 @@ func run(runs, n, batch, concurrency, producers, rate int, duration time.Duratio
 		return fmt.Errorf("pgq on %s: %w", url, err)
 	}
 	defer ours.Close()
-	peer, err := bench.NewRiverSystem(ctx, url)
+	peer, err := bench.NewRiverSystem(ctx, url, cooldown)
 	if err != nil {
 		return fmt.Errorf("river on %s: %w", url, err)
 	}

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,6 +85,19 @@ func (s *pgqSystem) Reset(ctx context.Context) error {
 
 func (s *pgqSystem) Enqueue(ctx context.Context, payload []byte) error {
 	_, err := s.client.Enqueue(ctx, "noop", json.RawMessage(payload))
+	return err
+}
+
+func (s *pgqSystem) EnqueueBatch(ctx context.Context, payloads [][]byte) error {
+	tasks := make([]*queue.Task, len(payloads))
+	now := time.Now()
+	for i, p := range payloads {
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		tasks[i] = &queue.Task{ID: hex.EncodeToString(id[:]), Name: "noop", Queue: queue.QueueDefault,
+			Payload: p, MaxRetries: queue.DefaultRetries, EnqueuedAt: now}
+	}
+	_, err := s.broker.EnqueueMany(ctx, tasks)
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 // statements are the SQL texts of one schema, built once per broker.
 type statements struct {
 	enqueue, enqueueDeferred, notify, get string
+	enqueueMany                           string
 	claim, completeAndClaim               string
 	complete, renew, progress             string
 	retry, fail, release                  string
@@ -117,6 +118,14 @@ ORDER BY x.enqueued_at DESC, x.id DESC OFFSET $4 LIMIT $5`,
 		fold:            `SELECT ` + s + `.fold_counts($1)`,
 		enqueue:         enqueue(s, ""),
 		enqueueDeferred: enqueue(s, `FROM (SELECT set_config('resilience.pgq_defer_notify', 'on', true)) cfg`),
+		// enqueueMany inserts the rows of eight parallel arrays, in order.
+		enqueueMany: `INSERT INTO ` + s + `.tasks AS t (id, name, queue, payload, headers, state, seq, max_retries, enqueued_at, not_before)
+SELECT u.id, u.name, u.queue, u.payload, u.headers::jsonb, 'PENDING', nextval('` + s + `.task_seq'), u.max_retries,
+	coalesce(u.enqueued_at, now()), u.not_before
+FROM (SELECT set_config('resilience.pgq_defer_notify', 'on', true)) cfg,
+	unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::integer[], $7::timestamptz[], $8::timestamptz[])
+	AS u (id, name, queue, payload, headers, max_retries, enqueued_at, not_before)
+` + replaceExpired,
 		notify: `SELECT set_config('synchronous_commit', 'off', true), pg_notify('` + n.channel + `', 'q' || q)
 FROM unnest($1::text[]) q`,
 
@@ -178,12 +187,17 @@ func enqueue(s, from string) string {
 	return `INSERT INTO ` + s + `.tasks AS t (id, name, queue, payload, headers, state, seq, max_retries, enqueued_at, not_before)
 SELECT $1, $2, $3, $4::bytea, $5::jsonb, 'PENDING', nextval('` + s + `.task_seq'), $6::integer, coalesce($7::timestamptz, now()),
 	$8::timestamptz ` + from + `
-ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, queue = EXCLUDED.queue, payload = EXCLUDED.payload,
+` + replaceExpired + `
+RETURNING ` + columns("t.")
+}
+
+// replaceExpired ends an INSERT of tasks: a row of the same id whose result
+// expired (not yet removed) is replaced as a fresh PENDING task; a live one
+// is left alone.
+const replaceExpired = `ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, queue = EXCLUDED.queue, payload = EXCLUDED.payload,
 	headers = EXCLUDED.headers, state = 'PENDING', seq = EXCLUDED.seq, max_retries = EXCLUDED.max_retries,
 	attempt = 0, retries = 0, redeliveries = 0, progress_current = NULL, progress_total = NULL, progress_status = NULL,
 	result = NULL, error = '', enqueued_at = EXCLUDED.enqueued_at, not_before = EXCLUDED.not_before,
 	started_at = NULL, finished_at = NULL, expires_at = NULL, lease_token = NULL, lease_until = NULL,
 	cancel_requested = false, cancel_ttl_us = NULL
-	WHERE t.expires_at <= now()
-RETURNING ` + columns("t.")
-}
+	WHERE t.expires_at <= now()`

@@ -38,6 +38,9 @@
 // wakes idle workers is sent by PostgreSQL at commit, so no worker sees
 // the task earlier.
 //
+// [Broker.EnqueueMany] stores many tasks in one INSERT (all or none), for
+// producers that have a batch at once, such as the chunks of one document.
+//
 // # Schema and migrations
 //
 // Everything lives in one schema ([Options.Schema], default "resilience"):

@@ -22,9 +22,9 @@ var soak = flag.Bool("soak", false, "run the long soak (30,000 tasks; also RESIL
 // checks that every task is SUCCESS, or FAILURE with a dead letter, that
 // none is lost, and that duplicate executions stay within what the kills
 // can explain (each kill interrupts at most Concurrency tasks). The default
-// run has 3,000 tasks; -soak or RESILIENCE_SOAK=1 runs 30,000.
+// run has 10,000 tasks; -soak or RESILIENCE_SOAK=1 runs 30,000.
 func TestSoakWorkersKilledAndRestarted(t *testing.T) {
-	n, within := 3_000, 3*time.Minute
+	n, within := 10_000, 5*time.Minute
 	if *soak || os.Getenv("RESILIENCE_SOAK") == "1" {
 		n, within = 30_000, 20*time.Minute
 	}

@@ -28,7 +28,10 @@ import (
 // out, and a safety-net timeout of [WakeTimeout] bounds every wait.
 // Recover recovers expired leases and repairs leased tasks that lost their
 // lease entry (see the package documentation). Beyond queue.Broker it is a
-// queue.Watcher (Changed, on pub/sub) and a queue.CompleteClaimer.
+// queue.Watcher (Changed, on pub/sub), a queue.CompleteClaimer, a
+// queue.Canceler, a queue.Pauser and a queue.Inspector. Every script is
+// given every key it touches, and a script the client re-sends after a
+// read timeout answers as its first run did.
 //
 // A Broker is safe for concurrent use. It does not own rdb: Close stops
 // the broker, not the client. The client's PoolSize must exceed the number

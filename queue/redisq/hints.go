@@ -1,6 +1,9 @@
 package redisq
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // hints are guesses of the ids at the head of each queue's ready list, from
 // the last claim's reply. A claim passes one, with its task key, to the
@@ -9,8 +12,10 @@ import "sync"
 // the task key must be declared before the script runs). A wrong guess
 // costs nothing but the second script; hints are never trusted.
 type hints struct {
-	mu sync.Mutex
-	m  map[string][]string
+	mu       sync.Mutex
+	m        map[string][]string
+	handed   [64]string // the last guesses handed out, likely still in flight
+	nextSlot int
 }
 
 // maxHintQueues bounds the queues hints are kept for.
@@ -26,20 +31,24 @@ func (h *hints) next(q string) string {
 		return ""
 	}
 	h.m[q] = l[1:]
+	h.handed[h.nextSlot] = l[0]
+	h.nextSlot = (h.nextSlot + 1) % len(h.handed)
 	return l[0]
 }
 
 // set replaces the guesses for queue q with ids (the head of its ready
-// list after a claim took from it).
+// list after a claim took from it), leaving out those handed out lately:
+// claims in flight guess them already, so the next claims guess the ids
+// after them.
 func (h *hints) set(q string, ids []any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	l := make([]string, 0, len(ids))
 	for _, v := range ids {
-		if id, ok := v.(string); ok {
+		if id, ok := v.(string); ok && !slices.Contains(h.handed[:], id) {
 			l = append(l, id)
 		}
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.m == nil {
 		h.m = make(map[string][]string)
 	}

@@ -17,9 +17,10 @@ import (
 // DeadLetterStore is a [dlq.Store] on Redis, shared by every process that
 // uses the same Redis and [Options.Prefix]: the entries in push order (a
 // sorted set of task ids scored by a push counter, and a hash of entry
-// JSON) and the failure counters of [dlq.Recorder] alerts (one INCR key
+// JSON) and the failure counters of [dlq.Recorder] alerts (one hash
 // per task name, window length and window number, expiring after its
-// window). Each change is one Lua script.
+// window, and one ranking of the task names per window length, for
+// [DeadLetterStore.FailureCounts]). Each change is one Lua script.
 //
 // Failure windows are numbered from the Redis server's clock (TIME), in
 // whole microseconds, so all workers agree on them; a window shorter than
@@ -181,7 +182,8 @@ func (s *DeadLetterStore) Delete(ctx context.Context, taskID string) error {
 // <window number> of the hash "{prefix}:dlq:fail:<window µs>:<task name>",
 // which drops older windows when a window starts and expires one second
 // after its window ends. The window number is floor(now / window) with now
-// from the Redis server's clock.
+// from the Redis server's clock. The same script updates the ranking that
+// [DeadLetterStore.FailureCounts] reads.
 func (s *DeadLetterStore) CountFailure(ctx context.Context, taskName string, window time.Duration) (int64, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -191,7 +193,8 @@ func (s *DeadLetterStore) CountFailure(ctx context.Context, taskName string, win
 	}
 	w := micros(window)
 	key := s.k.dlqFail + strconv.FormatInt(w, 10) + ":" + taskName
-	n, err := countScript.Run(ctx, s.rdb, []string{key}, w).Int64()
+	rank, win := s.k.rankKeys(w)
+	n, err := countScript.Run(ctx, s.rdb, []string{key, rank, win}, w, taskName).Int64()
 	if err != nil {
 		return 0, s.wrap(ctx, "count failure of "+taskName, err)
 	}

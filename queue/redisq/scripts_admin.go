@@ -216,19 +216,23 @@ return out
 `)
 
 // countScript: KEYS[1] the failure counters of one name and window length
-// (a hash: window number -> count); ARGV[1] the window (µs). The window
-// number comes from Redis's clock; counts of older windows are dropped when
-// a window starts, and the hash expires a second after its window ends.
+// (a hash: window number -> count), then the ranking of that window length
+// and the key holding its window number (see luaRank); ARGV[1] the window
+// (µs), ARGV[2] the task name. The window number comes from Redis's clock;
+// counts of older windows are dropped when a window starts, and the keys
+// expire a second after their window ends.
 var countScript = newScript(luaTime + `
 local w = tonumber(ARGV[1])
 local idx = math.floor(t / w)
 local field = string.format('%.0f', idx)
 local n = redis.call('HINCRBY', KEYS[1], field, 1)
+local expireAt = math.ceil((idx + 1) * w / 1000) + 1000
 if n == 1 then
   for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
     if k ~= field then redis.call('HDEL', KEYS[1], k) end
   end
-  redis.call('PEXPIREAT', KEYS[1], math.ceil((idx + 1) * w / 1000) + 1000)
+  redis.call('PEXPIREAT', KEYS[1], expireAt)
 end
+` + luaRank + `
 return n
 `)

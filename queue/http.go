@@ -32,7 +32,7 @@ type HTTPConfig struct {
 	// task name counts as alerted. OnAlert and Logger are not used here.
 	// The zero value means the defaults, the same as a worker's zero
 	// value. It is used only with DeadLetters, and only when that store
-	// implements [dlq.AlertReader] (the in-memory one does). A negative
+	// implements [dlq.AlertReader] (the in-memory and Redis ones do). A negative
 	// Threshold or Window is an error.
 	Alerts dlq.AlertConfig
 

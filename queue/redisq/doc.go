@@ -67,6 +67,8 @@
 //	{P}:dlq:entries              hash: task id -> dead letter (dlq.Entry as JSON)
 //	{P}:dlq:seq                  counter of dead-letter pushes
 //	{P}:dlq:fail:<w>:<name>      hash: window number -> failures of a task name in windows of w µs
+//	{P}:dlq:rank:<w>             sorted set: task name -> minus its failures in the current window of w µs
+//	{P}:dlq:rank:<w>:window      the number of the window that ranking counts
 //
 // A claim is two scripts: the first takes the id at the head of a ready
 // list (the keys of the queues are known), the second starts that task

@@ -22,7 +22,7 @@ const hourWindow = 1000 * time.Hour
 // row to names more names in the same window with counts 1 to 7, so the
 // rows are keyed exactly as CountFailure keys them. It returns the counts
 // by name.
-func fillCounts(t *testing.T, s *DeadLetterStore, names int) map[string]int64 {
+func fillCounts(t testing.TB, s *DeadLetterStore, names int) map[string]int64 {
 	t.Helper()
 	ctx := t.Context()
 	if _, err := s.CountFailure(ctx, "first", hourWindow); err != nil {
@@ -204,5 +204,47 @@ func TestFailureCountsArgumentsBeforeTheDatabase(t *testing.T) {
 	t.Logf("FailureCounts with the server down: %v", err)
 	if err == nil || !strings.HasPrefix(err.Error(), "pgq: dead letters: failure counts") {
 		t.Errorf("FailureCounts with the server down: got error %v, want one starting %q", err, "pgq: dead letters: failure counts")
+	}
+}
+
+// TestMigrationIndexesCountsOfAnOlderSchema takes a schema back to
+// migration 2 (before the index FailureCounts reads through), counts
+// failures in it, and migrates it again: the index is built over the
+// counts already there and they are read back.
+func TestMigrationIndexesCountsOfAnOlderSchema(t *testing.T) {
+	pool := pgtest.Pool(t, 4)
+	opts := Options{Schema: pgtest.Schema(t, pool)}
+	// old has migrated the schema already (its first call did), so it
+	// counts on in the schema taken back below, as a process of the
+	// previous build would.
+	old := NewDeadLetterStore(pool, opts)
+	count := func(name string) {
+		t.Helper()
+		if _, err := old.CountFailure(t.Context(), name, hourWindow); err != nil {
+			t.Fatalf("CountFailure(%s): got error %v, want nil", name, err)
+		}
+	}
+	count("embed")
+	q := `"` + opts.Schema + `"`
+	if _, err := pool.Exec(t.Context(), `DROP INDEX `+q+`.failure_counts_top;
+		DELETE FROM `+q+`.migrations WHERE version >= 3`); err != nil {
+		t.Fatalf("take the schema back to migration 2: %v", err)
+	}
+	count("embed")
+	count("chat")
+	s := NewDeadLetterStore(pool, opts)
+	got, err := s.FailureCounts(t.Context(), hourWindow, 10)
+	if err != nil {
+		t.Fatalf("FailureCounts: got error %v, want nil", err)
+	}
+	if len(got) != 2 || got[0].TaskName != "embed" || got[0].Failures != 2 || got[1].TaskName != "chat" || got[1].Failures != 1 {
+		t.Errorf("FailureCounts after the upgrade: got %+v, want embed=2 chat=1", got)
+	}
+	var indexed bool
+	var version int
+	err = pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT FROM pg_indexes WHERE schemaname = $1 AND indexname = 'failure_counts_top'),
+		(SELECT max(version) FROM `+q+`.migrations)`, opts.Schema).Scan(&indexed, &version)
+	if err != nil || !indexed || version != LatestVersion() {
+		t.Errorf("after the upgrade: index present %v, version %d (%v); want true, %d", indexed, version, err, LatestVersion())
 	}
 }

@@ -25,7 +25,10 @@ import (
 // Failure windows are numbered from the database server's clock, in whole
 // microseconds, so all workers agree on them; a window shorter than a
 // microsecond counts as one microsecond. Counts of past windows are
-// deleted in small batches by later calls.
+// deleted in small batches by later calls. The store is also a
+// [dlq.AlertReader]: [DeadLetterStore.FailureCounts] reads the counts of
+// the current window, for [dlq.Recorder.AlertStates], without adding to
+// them.
 //
 // An entry whose stored JSON does not decode is returned (not dropped)
 // with its TaskID, an Error saying so, and the stored text as its Trace.
@@ -223,7 +226,7 @@ func (s *DeadLetterStore) CountFailure(ctx context.Context, taskName string, win
 	if window <= 0 {
 		return 0, fmt.Errorf("%w: CountFailure window must be > 0, got %v", dlq.ErrInvalidArgument, window)
 	}
-	w := max(int64(window/time.Microsecond), 1)
+	w := windowUS(window)
 	t := s.n.quoted + ".failure_counts"
 	var n int64
 	err := s.pool.QueryRow(ctx, `WITH w AS (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000000 / $2)::bigint AS no)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/resilience-go/resilience/dlq"
 	"github.com/resilience-go/resilience/queue"
 	"github.com/resilience-go/resilience/queue/pgq"
 )
@@ -44,4 +46,49 @@ func ExampleEnqueue() {
 	if err != nil {
 		fmt.Println("nothing stored:", err)
 	}
+}
+
+// A dashboard's overview of the alert states per task name, read from the
+// counts that every worker's Recorder shares through the database.
+func ExampleDeadLetterStore_FailureCounts() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres://app@localhost/app")
+	if err != nil {
+		return
+	}
+	defer pool.Close()
+	rec, err := dlq.NewRecorder(pgq.NewDeadLetterStore(pool, pgq.Options{}), dlq.AlertConfig{Threshold: 10, Window: time.Hour})
+	if err != nil {
+		return
+	}
+	states, err := rec.AlertStates(ctx, 50) // the 50 names with most failures this hour
+	if err != nil {
+		fmt.Println("no alert states:", err)
+		return
+	}
+	for _, s := range states {
+		fmt.Printf("%s: %d/%d failures until %s, alerted %v\n",
+			s.TaskName, s.Failures, s.Threshold, s.WindowEnd().Format(time.TimeOnly), s.Alerted)
+	}
+}
+
+// Bad arguments are refused, and limit 0 answered, before any statement:
+// this pool never connects.
+func ExampleDeadLetterStore_FailureCounts_badArguments() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
+	if err != nil {
+		return
+	}
+	defer pool.Close()
+	store := pgq.NewDeadLetterStore(pool, pgq.Options{})
+	_, err = store.FailureCounts(ctx, 0, 10)
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, dlq.ErrInvalidArgument))
+	counts, err := store.FailureCounts(ctx, time.Hour, 0)
+	fmt.Println(len(counts), err)
+	// Output:
+	// dlq: invalid argument: FailureCounts window must be > 0, got 0s
+	// true
+	// 0 <nil>
 }

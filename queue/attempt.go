@@ -152,9 +152,14 @@ func (w *Worker) complete(ctx context.Context, t *Task, token string, result any
 		w.fail(ctx, t, token, resilience.Permanent(fmt.Errorf("%w: result of task %q does not marshal to JSON: %w", ErrInvalidArgument, t.Name, err)), "")
 		return nil, ""
 	}
+	// Both calls share one window of a lease: a broker that hangs frees
+	// the slot after one lease, not two.
+	deadline := time.Now().Add(w.cfg.Lease)
 	uncertain := false
 	if cc, ok := w.b.(CompleteClaimer); ok && queues != nil {
-		next, nextToken, err := cc.CompleteAndClaim(ctx, t.ID, token, raw, w.cfg.ResultTTL, queues, w.cfg.Lease)
+		cctx, cancel := context.WithDeadline(ctx, deadline)
+		next, nextToken, err := cc.CompleteAndClaim(cctx, t.ID, token, raw, w.cfg.ResultTTL, queues, w.cfg.Lease)
+		cancel()
 		switch {
 		case err == nil:
 			return next, nextToken
@@ -167,7 +172,7 @@ func (w *Worker) complete(ctx context.Context, t *Task, token string, result any
 		}
 		uncertain = !errors.Is(err, ErrInvalidArgument) && !errors.Is(err, ErrClosed)
 	}
-	w.settle(ctx, t, "complete", StateSuccess, uncertain, func(ctx context.Context) error {
+	w.settleUntil(ctx, deadline, t, "complete", StateSuccess, uncertain, func(ctx context.Context) error {
 		return w.b.Complete(ctx, t.ID, token, raw, w.cfg.ResultTTL)
 	})
 	return nil, ""
@@ -203,14 +208,16 @@ func (w *Worker) failed(ctx context.Context, t *Task, token string, err error, t
 		w.fail(ctx, t, token, fmt.Errorf("%w (no retry: the next attempt would start after Retry.MaxElapsed %v)", err, p.MaxElapsed), trace)
 		return
 	}
-	if p.OnRetry != nil {
-		p.OnRetry(resilience.RetryEvent{Attempt: t.Retries + 1, Err: err, Delay: delay})
-	}
 	w.log.LogAttrs(ctx, slog.LevelInfo, "queue: attempt failed; retrying",
 		taskAttrs(t, slog.Any("error", err), slog.Duration("delay", delay))...)
-	w.settle(ctx, t, "retry", StateRetry, false, func(ctx context.Context) error {
+	serr := w.settle(ctx, t, "retry", StateRetry, false, func(ctx context.Context) error {
 		return w.b.Retry(ctx, t.ID, token, err.Error(), now.Add(delay))
 	})
+	// OnRetry reports retries the broker scheduled: none for a task
+	// cancelled meanwhile (ErrRevoked) or whose lease was lost.
+	if serr == nil && p.OnRetry != nil {
+		p.OnRetry(resilience.RetryEvent{Attempt: t.Retries + 1, Err: err, Delay: delay})
+	}
 }
 
 // fail ends the task for good: one dead-letter entry, then FAILURE. The
@@ -266,7 +273,10 @@ func (w *Worker) release(ctx context.Context, t *Task, token string) {
 
 // settle runs a lease-holding broker call, retrying transient errors with a
 // backoff for up to one lease; after that the lease has run out and the
-// task will be redelivered, so nothing is lost.
+// task will be redelivered, so nothing is lost. Each call gets a context
+// that ends with that lease, so a broker that stops answering without
+// closing its connection fails the call (a transient error) and frees the
+// worker's slot within one lease.
 //
 // A transient error leaves the outcome unknown: the change may have been
 // made and only its reply lost. uncertain says that an earlier call (a
@@ -278,10 +288,21 @@ func (w *Worker) release(ctx context.Context, t *Task, token string) {
 // the last error: one wrapping [ErrRevoked] when the broker ended the task
 // REVOKED instead (a cancelled task; logged at info level).
 func (w *Worker) settle(ctx context.Context, t *Task, op string, want State, uncertain bool, call func(context.Context) error) error {
-	deadline := time.Now().Add(w.cfg.Lease)
+	return w.settleUntil(ctx, time.Now().Add(w.cfg.Lease), t, op, want, uncertain, call)
+}
+
+// settleUntil is settle with the end of its window given: no call runs
+// past deadline.
+func (w *Worker) settleUntil(ctx context.Context, deadline time.Time, t *Task, op string, want State, uncertain bool,
+	call func(context.Context) error) error {
 	delay := 10 * time.Millisecond
 	for {
-		err := call(ctx)
+		cctx, cancel := context.WithDeadline(ctx, deadline)
+		err := call(cctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("queue: the broker did not answer the %s call before the lease (%v) ran out: %w", op, w.cfg.Lease, err)
+		}
 		switch {
 		case err == nil:
 			return nil
@@ -309,11 +330,14 @@ func (w *Worker) settle(ctx context.Context, t *Task, op string, want State, unc
 }
 
 // settledAs reports whether the broker holds task t in state want at t's
-// attempt (a redelivery would have counted another one).
+// attempt (a redelivery would have counted another one). The read is
+// bounded by one lease; a read that fails or times out reports false.
 func (w *Worker) settledAs(ctx context.Context, t *Task, want State) bool {
 	if want == "" {
 		return false
 	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Lease)
+	defer cancel()
 	got, err := w.b.Get(ctx, t.ID)
 	return err == nil && got.State == want && got.Attempt == t.Attempt
 }

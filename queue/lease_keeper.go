@@ -13,8 +13,8 @@ import (
 
 // leaseKeeper renews the lease of one claimed task in its own goroutine for
 // as long as the worker holds the task: while the handler runs, and while
-// the worker records a dead letter, runs an alert or OnRetry hook, or
-// waits for a slow store. The time limits do not wait for it, and it does
+// the worker records a dead letter, runs an alert hook, or waits for a
+// slow store or broker. The time limits do not wait for it, and it does
 // not wait for them.
 //
 // Renewals come every Lease/3, measured from the end of the previous call,

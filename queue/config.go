@@ -90,7 +90,9 @@ type WorkerConfig struct {
 	// fill two zero fields: MaxAttempts 0 means DefaultMaxRetries+1 (4
 	// attempts) and MaxDelay 0 means DefaultRetryMaxDelay (600 s); other
 	// zero fields mean [resilience.RetryPolicy]'s defaults (1 s base, x2,
-	// full jitter). Budget is not supported and must be nil.
+	// full jitter). Budget is not supported and must be nil. OnRetry runs
+	// once the broker has scheduled the retry: not for a task cancelled
+	// meanwhile ([ErrRevoked]) or one whose lease was lost.
 	Retry resilience.RetryPolicy
 
 	// MaxRedeliveries caps how often a task's lease may run out (its worker

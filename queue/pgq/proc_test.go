@@ -2,26 +2,19 @@ package pgq
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/resilience-go/resilience/internal/proctest"
+	"github.com/resilience-go/resilience/internal/proctest/faultjob"
 	"github.com/resilience-go/resilience/queue"
 )
 
-// job mirrors the payload of internal/faultworker.
-type job struct {
-	N         int  `json:"n"`
-	SleepMS   int  `json:"sleep_ms,omitempty"`
-	Transient bool `json:"transient,omitempty"`
-	Permanent bool `json:"permanent,omitempty"`
-	Block     bool `json:"block,omitempty"`
-}
+// job is the payload of the fault worker's "job" tasks.
+type job = faultjob.Job
 
 // newFleet builds internal/faultworker and returns a fleet of it on the
 // database at url and schema, with the tables it counts executions in.
@@ -44,48 +37,14 @@ func newFleet(t *testing.T, pool *pgxpool.Pool, url, schema string, concurrency 
 // whose flush to disk takes milliseconds) and returns their ids in order.
 func enqueueJobs(t *testing.T, c *queue.Client, jobs []job) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	ids := make([]string, len(jobs))
-	var g errgroup.Group
-	g.SetLimit(16)
-	for i, j := range jobs {
-		g.Go(func() error {
-			task, err := c.Enqueue(ctx, "job", j)
-			if err != nil {
-				return fmt.Errorf("Enqueue job %d: %w", i, err)
-			}
-			ids[i] = task.ID
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	return proctest.Enqueue(t, c, faultjob.Name, jobs, 16, 5*time.Minute)
 }
 
 // waitDone waits for every task to be done, retrying through outages, and
 // returns them in order.
 func waitDone(t *testing.T, c *queue.Client, ids []string, within time.Duration) []*queue.Task {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	out := make([]*queue.Task, len(ids))
-	for i, id := range ids {
-		for {
-			task, err := c.Wait(ctx, id)
-			if err == nil {
-				out[i] = task
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("task %d (%s) not done within %v: last error %v", i, id, within, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return out
+	return proctest.WaitDone(t, c, ids, within)
 }
 
 // executions returns how often each task's handler ran, across processes.

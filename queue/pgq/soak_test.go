@@ -1,15 +1,13 @@
 package pgq
 
 import (
-	"context"
 	"flag"
-	"math/rand/v2"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/resilience-go/resilience/internal/pgtest"
+	"github.com/resilience-go/resilience/internal/proctest"
 	"github.com/resilience-go/resilience/queue"
 )
 
@@ -35,71 +33,17 @@ func TestSoakWorkersKilledAndRestarted(t *testing.T) {
 	store := NewDeadLetterStore(pool, opts)
 	workers := newFleet(t, pool, pgtest.URL(), opts.Schema, concurrency, time.Second)
 
-	jobs := make([]job, n)
-	transient, permanent := 0, 0
-	for i := range jobs {
-		jobs[i] = job{N: i, SleepMS: 5, Transient: i%5 == 1, Permanent: i%100 == 0}
-		if jobs[i].Transient {
-			transient++
-		}
-		if jobs[i].Permanent {
-			permanent++
-		}
-	}
+	jobs := proctest.SoakJobs(n, 5)
 	start := time.Now()
 	for i := range processes {
 		workers.Start(i)
 	}
 	ids := enqueueJobs(t, client, jobs)
-
-	stop := make(chan struct{})
-	var kills int
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				i := rand.IntN(processes)
-				workers.Kill(i)
-				workers.Start(i)
-				kills++
-			}
-		}
-	})
+	stop := workers.KillRandomly(processes, time.Second)
 	done := waitDone(t, client, ids, within)
-	close(stop)
-	wg.Wait()
-	elapsed := time.Since(start)
-
-	execs := executions(t, pool, opts.Schema)
-	var succeeded, failed, redelivered, total int
-	for i, task := range done {
-		total += execs[task.ID]
-		redelivered += task.Redeliveries
-		switch {
-		case task.State == queue.StateSuccess && !jobs[i].Permanent:
-			succeeded++
-		case task.State == queue.StateFailure:
-			if _, err := store.Get(context.Background(), task.ID); err != nil {
-				t.Fatalf("task %d is FAILURE (%s) without a dead letter: %v", i, task.Error, err)
-			}
-			failed++
-		default:
-			t.Fatalf("task %d: got state %s, want SUCCESS or FAILURE", i, task.State)
-		}
-	}
-	if succeeded+failed != n || failed < permanent {
-		t.Fatalf("got %d SUCCESS + %d FAILURE, want all %d tasks, at least %d failed", succeeded, failed, n, permanent)
-	}
-	dups := total - (n + transient) // a transient task runs twice
-	if dups < 0 || dups > kills*concurrency {
-		t.Fatalf("duplicate executions: got %d (%d runs), want 0 to %d (%d kills x %d slots)",
-			dups, total, kills*concurrency, kills, concurrency)
-	}
-	t.Logf("soak: %d tasks in %v with %d kills: %d SUCCESS, %d FAILURE in the dead letters, %d redeliveries, %d duplicate executions",
-		n, elapsed.Round(time.Millisecond), kills, succeeded, failed, redelivered, dups)
+	kills := stop()
+	proctest.CheckSoak(t, proctest.SoakRun{
+		Jobs: jobs, Done: done, Executions: executions(t, pool, opts.Schema),
+		Kills: kills, Concurrency: concurrency, DeadLetters: store, Elapsed: time.Since(start),
+	})
 }

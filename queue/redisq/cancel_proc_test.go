@@ -24,7 +24,7 @@ func TestCancelRunningTaskInAnotherProcess(t *testing.T) {
 	tag := "{" + opts.Prefix + "}"
 
 	ids := enqueueJobs(t, client, []job{{Block: true}})
-	workers.start(0)
+	workers.Start(0)
 	if got, err := rdb.BLPop(ctxFor(t, 30*time.Second), 20*time.Second, tag+":test:started").Result(); err != nil || got[1] != ids[0] {
 		t.Fatalf("waiting for the task to start: got %v, %v", got, err)
 	}
@@ -56,7 +56,7 @@ func TestCancelReachesWorkerCutOffFromRedis(t *testing.T) {
 	tag := "{" + opts.Prefix + "}"
 
 	ids := enqueueJobs(t, client, []job{{Block: true}})
-	workers.start(0)
+	workers.Start(0)
 	if got, err := rdb.BLPop(ctxFor(t, 30*time.Second), 20*time.Second, tag+":test:started").Result(); err != nil || got[1] != ids[0] {
 		t.Fatalf("waiting for the task to start: got %v, %v", got, err)
 	}

@@ -21,15 +21,15 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	workers := newFleet(t, srv, opts.Prefix, 2, lease)
 
 	ids := enqueueJobs(t, client, []job{{N: 0, Block: true}})
-	workers.start(0)
+	workers.Start(0)
 	started, err := rdb.BLPop(ctxFor(t, 30*time.Second), 20*time.Second, "{"+opts.Prefix+"}:test:started").Result()
 	if err != nil || started[1] != ids[0] {
 		t.Fatalf("waiting for the blocking task to start: got %v, %v; want its id", started, err)
 	}
 	more := enqueueJobs(t, client, make([]job, 20)) // queued behind it
-	workers.kill(0)
+	workers.Kill(0)
 	killed := time.Now()
-	workers.start(1)
+	workers.Start(1)
 
 	done := waitDone(t, client, append(ids, more...), 30*time.Second)
 	took := time.Since(killed)
@@ -66,8 +66,8 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		jobs[i] = job{N: i, SleepMS: 20}
 	}
 	ids := enqueueJobs(t, client, jobs)
-	workers.start(0)
-	workers.start(1)
+	workers.Start(0)
+	workers.Start(1)
 	// Crash Redis once some tasks are done and others are in flight.
 	ctx := ctxFor(t, 30*time.Second)
 	for rdb.HLen(ctx, "{"+opts.Prefix+"}:test:execs").Val() < 50 {

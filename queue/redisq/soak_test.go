@@ -2,12 +2,11 @@ package redisq
 
 import (
 	"flag"
-	"math/rand/v2"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/resilience-go/resilience/internal/proctest"
 	"github.com/resilience-go/resilience/internal/redistest"
 	"github.com/resilience-go/resilience/queue"
 )
@@ -36,79 +35,17 @@ func TestSoakWorkersKilledAndRestarted(t *testing.T) {
 	store := NewDeadLetterStore(rdb, opts)
 	workers := newFleet(t, srv, opts.Prefix, concurrency, time.Second)
 
-	jobs := make([]job, n)
-	transient, permanent := 0, 0
-	for i := range jobs {
-		jobs[i] = job{N: i, SleepMS: 10, Transient: i%5 == 1, Permanent: i%100 == 0}
-		if jobs[i].Transient {
-			transient++
-		}
-		if jobs[i].Permanent {
-			permanent++
-		}
-	}
+	jobs := proctest.SoakJobs(n, 10)
 	start := time.Now()
 	for i := range processes {
-		workers.start(i)
+		workers.Start(i)
 	}
 	ids := enqueueJobs(t, client, jobs)
-
-	stop := make(chan struct{})
-	var kills int
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				i := rand.IntN(processes)
-				workers.kill(i)
-				workers.start(i)
-				kills++
-			}
-		}
-	})
+	stop := workers.KillRandomly(processes, every)
 	done := waitDone(t, client, ids, within)
-	close(stop)
-	wg.Wait()
-	elapsed := time.Since(start)
-
-	ctx := ctxFor(t, time.Minute)
-	execs := executions(t, rdb, opts.Prefix)
-	var succeeded, failed, redelivered, total int
-	for i, task := range done {
-		total += execs[task.ID]
-		redelivered += task.Redeliveries
-		switch {
-		case task.State == queue.StateSuccess && !jobs[i].Permanent:
-			succeeded++
-		case task.State == queue.StateFailure:
-			if _, err := store.Get(ctx, task.ID); err != nil {
-				t.Fatalf("task %d is FAILURE (%s) without a dead letter: %v", i, task.Error, err)
-			}
-			if !jobs[i].Permanent {
-				t.Logf("task %d failed for good although not permanent: %s", i, task.Error)
-			}
-			failed++
-		default:
-			t.Fatalf("task %d: got state %s, want SUCCESS or FAILURE", i, task.State)
-		}
-	}
-	if succeeded+failed != n {
-		t.Fatalf("got %d SUCCESS + %d FAILURE, want all %d tasks accounted for", succeeded, failed, n)
-	}
-	if failed < permanent {
-		t.Fatalf("got %d failed tasks, want at least the %d permanent ones", failed, permanent)
-	}
-	expected := n + transient // a transient task runs twice
-	dups := total - expected
-	if dups < 0 || dups > kills*concurrency {
-		t.Fatalf("duplicate executions: got %d (%d runs for %d expected), want 0 to %d (%d kills x %d slots)",
-			dups, total, expected, kills*concurrency, kills, concurrency)
-	}
-	t.Logf("soak: %d tasks in %v with %d kills: %d SUCCESS, %d FAILURE in the dead letters, %d redeliveries, %d duplicate executions",
-		n, elapsed.Round(time.Millisecond), kills, succeeded, failed, redelivered, dups)
+	kills := stop()
+	proctest.CheckSoak(t, proctest.SoakRun{
+		Jobs: jobs, Done: done, Executions: executions(t, rdb, opts.Prefix),
+		Kills: kills, Concurrency: concurrency, DeadLetters: store, Elapsed: time.Since(start),
+	})
 }

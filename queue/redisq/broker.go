@@ -48,6 +48,7 @@ type Broker struct {
 	once    sync.Once
 	held    sync.Map // lease token -> queue of the task it holds (for the keys of the lease scripts)
 	hints   hints
+	idle    idle
 }
 
 var (

@@ -31,16 +31,24 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 	for i, q := range queues {
 		wakes[i] = b.k.wakeList(q)
 	}
-	woken := -1 // the queue whose wake token woke this claim
+	woken := -1   // the queue whose wake token woke this claim
+	wokenBy := "" // that token: the id of the task it announced, a guess
+	if due, ok := b.idle.take(queues, time.Now()); ok {
+		// A CompleteAndClaim found these queues empty a moment ago.
+		var err error
+		if woken, wokenBy, err = b.block(ctx, wakes, due); err != nil {
+			return nil, "", err
+		}
+	}
 	for {
 		if err := b.check(ctx); err != nil {
 			if woken >= 0 {
-				b.passOn(wakes[woken])
+				b.passOn(wakes[woken], wokenBy)
 			}
 			return nil, "", err
 		}
 		token := newToken()
-		keys, names, hint, hq := b.takeArgs(queues, token, []string{b.k.leases})
+		keys, names, hint, hq := b.takeArgs(queues, token, []string{b.k.leases}, woken, wokenBy)
 		args := append([]any{b.k.changed, token, micros(lease), len(queues), woken, hint, hq}, names...)
 		res, err := b.pipe.run(ctx, takeScript, keys, args...).Slice()
 		if err != nil {
@@ -71,7 +79,7 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 		if wait > 0 && wait <= math.MaxInt64/int64(time.Microsecond) {
 			due = time.Duration(wait) * time.Microsecond
 		}
-		if woken, err = b.block(ctx, wakes, due); err != nil {
+		if woken, wokenBy, err = b.block(ctx, wakes, due); err != nil {
 			return nil, "", err
 		}
 	}
@@ -79,13 +87,18 @@ func (b *Broker) Claim(ctx context.Context, queues []string, lease time.Duration
 
 // takeArgs returns the KEYS of a take (after more) for queues and claim
 // token, the queue names for its ARGV, and a guess of the id it will take
-// (with its queue index, -1 for none), whose task key ends the KEYS.
-func (b *Broker) takeArgs(queues []string, token string, more []string) (keys []string, names []any, hint string, hq int) {
+// (with its queue index, -1 for none), whose task key ends the KEYS. The
+// guess is wokenBy, the wake token that woke the claim (the id of the task
+// it announced) from queue woken, when there is one; else the hints'.
+func (b *Broker) takeArgs(queues []string, token string, more []string, woken int, wokenBy string) (keys []string, names []any, hint string, hq int) {
 	keys = make([]string, 0, len(more)+3+7*len(queues))
 	keys = append(keys, more...)
 	keys = append(keys, b.k.claimRec(token), b.k.paused)
 	names = make([]any, len(queues))
 	hq = -1
+	if woken >= 0 && woken < len(queues) && wokenBy != "" {
+		hint, hq = wokenBy, woken
+	}
 	for i, q := range queues {
 		qk := b.k.q(q)
 		keys = append(keys, qk.ready, qk.wake, qk.delayed, qk.idx[1], qk.idx[0], qk.idx[4], qk.idx[2])
@@ -231,7 +244,7 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 		if err != nil {
 			return nil, "", b.wrap(ctx, "complete task "+id, err)
 		}
-		keys, names, hint, hq := b.takeArgs(queues, nextToken, b.settleKeys(id, token, q))
+		keys, names, hint, hq := b.takeArgs(queues, nextToken, b.settleKeys(id, token, q), -1, "")
 		args := append([]any{b.k.changed, id, token, nextToken, q, string(result), millis(ttl), micros(lease), len(queues),
 			hint, hq}, names...)
 		reply, err = b.pipe.run(ctx, completeTakeScript, keys, args...).Result()
@@ -256,6 +269,15 @@ func (b *Broker) CompleteAndClaim(ctx context.Context, id, token string, result 
 		return nil, "", nil
 	}
 	reply2, _ := res[1].([]any)
+	if len(reply2) == 3 {
+		if kind, _ := reply2[0].(int64); kind == 0 {
+			if due, _ := reply2[2].(int64); due == 0 {
+				wait, _ := reply2[1].(int64)
+				b.idle.note(queues, time.Now(), wait)
+			}
+			return nil, "", nil
+		}
+	}
 	tk, ok := b.took(reply2, queues)
 	if !ok {
 		return nil, "", fmt.Errorf("redisq: complete and claim: unexpected reply %v", res)
@@ -287,7 +309,8 @@ func claimArgs(queues []string, lease time.Duration) error {
 
 // block waits until a wake token arrives on one of wakes, until due has
 // passed (due < 0: no deadline), or WakeTimeout at most, and returns the
-// index in wakes of the list it took a token from (-1 for none). It
+// index in wakes of the list it took a token from (-1 for none) and the
+// token (the id of the task it announced, a guess for the take). It
 // returns early with ctx's error when ctx ends, and with
 // [queue.ErrClosed] when the broker closes.
 //
@@ -295,7 +318,7 @@ func claimArgs(queues []string, lease time.Duration) error {
 // ctx while a command runs, so the end of ctx, the closing of the broker
 // and the due time each push a token onto a private list the BLPOP also
 // watches ("poke"). Redis's own BLPOP timeout is the coarse safety net.
-func (b *Broker) block(ctx context.Context, wakes []string, due time.Duration) (int, error) {
+func (b *Broker) block(ctx context.Context, wakes []string, due time.Duration) (int, string, error) {
 	limit := WakeTimeout
 	if due >= 0 && due < limit {
 		limit = due
@@ -320,30 +343,34 @@ func (b *Broker) block(ctx context.Context, wakes []string, due time.Duration) (
 	}
 	if err == nil && (b.closing.Err() != nil || ctx.Err() != nil) {
 		if i := slices.Index(wakes, got[0]); i >= 0 {
-			b.passOn(wakes[i]) // taken as this claim gave up: not ours to keep
+			b.passOn(wakes[i], got[1]) // taken as this claim gave up: not ours to keep
 		}
 	}
 	switch {
 	case b.closing.Err() != nil:
-		return -1, queue.ErrClosed
+		return -1, "", queue.ErrClosed
 	case ctx.Err() != nil:
-		return -1, ctx.Err()
+		return -1, "", ctx.Err()
 	case errors.Is(err, redis.Nil):
-		return -1, nil
+		return -1, "", nil
 	case err != nil:
-		return -1, b.wrap(ctx, "claim: wait for a task", err)
+		return -1, "", b.wrap(ctx, "claim: wait for a task", err)
 	}
-	return slices.Index(wakes, got[0]), nil
+	i := slices.Index(wakes, got[0])
+	if i < 0 || len(got) < 2 {
+		return i, "", nil
+	}
+	return i, got[1], nil
 }
 
 // passOn puts back a wake token that a claim took from the wake list as it
 // gave up, so that another claim blocked on that queue wakes for the task
 // it announces instead of waiting for WakeTimeout. A second token costs a
 // claimer one empty look at most.
-func (b *Broker) passOn(wake string) {
+func (b *Broker) passOn(wake, token string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = b.rdb.RPush(ctx, wake, 1).Err() // if Redis is gone, WakeTimeout is the fallback
+	_ = b.rdb.RPush(ctx, wake, token).Err() // if Redis is gone, WakeTimeout is the fallback
 }
 
 // poke pushes a token onto a blocked claim's private list; the list

@@ -50,7 +50,8 @@
 //	                             progress, result, error, finished_at, ttl_ms; token, lease_us,
 //	                             cancel while leased. A done task expires after its result TTL.
 //	{P}:queue:<q>:ready          list of task ids ready to claim, oldest first
-//	{P}:queue:<q>:wake           list holding at most one wake-up token for idle claimers (BLPOP)
+//	{P}:queue:<q>:wake           list holding at most one wake-up token for idle claimers (BLPOP):
+//	                             the id of the task it announces, a guess for the woken claim
 //	{P}:queue:<q>:delayed        sorted set: task id -> not-before time (delays and retry backoff)
 //	{P}:queue:<q>:idx:<STATE>    sorted set per state (PENDING, SCHEDULED, STARTED, PROCESSING,
 //	                             RETRY, SUCCESS, FAILURE, REVOKED): task id -> enqueue time

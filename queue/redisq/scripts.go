@@ -95,7 +95,7 @@ else
   redis.call('RPUSH', READY, ARGV[1])
   redis.call('ZADD', IDX.PENDING, score, ARGV[1])
 end
-if woke and redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, '1') end
+if woke and redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, ARGV[1]) end
 local h = {'name', ARGV[2], 'queue', ARGV[3], 'payload', ARGV[4], 'state', 'PENDING', 'max_retries', ARGV[5], 'enqueued_at', enq}
 if nb then
   table.insert(h, 'not_before')
@@ -182,13 +182,21 @@ for i = 0, NQ - 1 do
         end
         if started ~= false then
           redis.call('SET', CLAIMREC, i .. ':' .. id, 'PX', math.max(1, math.min(math.floor(tonumber(LEASE) / 1000), 86400000)))
-          -- This claim took a wake token: pass it on while that queue has
-          -- work, for claimers still asleep.
-          if WOKEN >= 0 and redis.call('LLEN', KEYS[Q0 + 7 * WOKEN]) > 0 then
-            local wk = KEYS[Q0 + 7 * WOKEN + 1]
-            if redis.call('LLEN', wk) == 0 then redis.call('RPUSH', wk, '1') end
-          end
           local hints = redis.call('LRANGE', KEYS[k], 0, 15)
+          -- A wake token naming this task, the last ready one, announces
+          -- nothing now: drop it, so that no claim wakes for a task
+          -- already taken. (While tasks are left, a woken claim finds one.)
+          if not hints[1] and redis.call('LRANGE', KEYS[k + 1], 0, 0)[1] == id then
+            redis.call('DEL', KEYS[k + 1])
+          end
+          -- This claim took a wake token: pass it on while that queue has
+          -- work, for claimers still asleep, naming the task at its head.
+          if WOKEN >= 0 then
+            local head = hints[1]
+            if WOKEN ~= i then head = redis.call('LRANGE', KEYS[Q0 + 7 * WOKEN], 0, 0)[1] end
+            local wk = KEYS[Q0 + 7 * WOKEN + 1]
+            if head and redis.call('LLEN', wk) == 0 then redis.call('RPUSH', wk, head) end
+          end
           if started then
             took = {7, id, i, hints, unpack(started, 2)}
           else

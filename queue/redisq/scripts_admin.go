@@ -141,14 +141,14 @@ for j = 0, tonumber(ARGV[2]) - 1 do
         redis.call('HDEL', KEY, 'progress')
         redis.call('ZADD', IDX.PENDING, score, ID)
         redis.call('LPUSH', READY, ID)
-        if redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, '1') end
+        if redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, ID) end
       end
       redis.call('PUBLISH', ARGV[1], ID)
       n = n + 1
     elseif waiting then
       redis.call('ZREM', LEASES, ID)
       redis.call('LPUSH', READY, ID)
-      if redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, '1') end
+      if redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, ID) end
     else
       redis.call('ZREM', LEASES, ID)
     end

@@ -137,9 +137,10 @@ redis.call('HSET', KEY, 'state', 'FAILURE', 'finished_at', ts, 'ttl_ms', TTL, 't
 ` + luaFinish)
 
 // luaWake leaves one token in the queue's wake list, on which idle
-// claimers block.
+// claimers block: the task's id, which the woken claim guesses, so that
+// its take starts the task in one script (see hints).
 const luaWake = `
-if redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, '1') end
+if redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, ARGV[2]) end
 `
 
 // retry: settle layout. ARGV[6] error, ARGV[7] not-before (µs, "" for
@@ -194,8 +195,9 @@ redis.call('LPUSH', READY, ARGV[2])
 // KEYS[18], and the hint's task key when there is a hint. ARGV: channel,
 // id, token, next token (also this call's id), queue, result JSON ("" for
 // none), TTL (ms), lease (µs), number of queues, the hint ("" for none)
-// and its queue index, then the queue names. Returns the code of the lease scripts when
-// the completion failed, else {0, took} or {0} when nothing is ready. A
+// and its queue index, then the queue names. Returns the code of the lease
+// scripts when the completion failed, else {0, took}, or {0, {0, wait,
+// due}} (as take) when nothing is ready. A
 // second run of the same call finds the task completed under its id and
 // the next task's claim record, and answers as the first run did.
 var completeTakeScript = newScript(luaTime + `
@@ -220,7 +222,7 @@ local CLAIMREC, PAUSED, LEASE, NQ, WOKEN, Q0 = KEYS[16], KEYS[17], ARGV[8], tonu
 local CHANNEL, CTOKEN, HINT, HQ, QN0 = ARGV[1], ARGV[4], ARGV[10], tonumber(ARGV[11]), 12
 ` + luaTake + `
 if took then return {0, took} end
-return {0}
+return {0, {0, wait, due}}
 `)
 
 // dlqPushScript: KEYS order, entries, counter; ARGV id, entry JSON.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/resilience-go/resilience/internal/freeport"
 )
 
 // Server is a private PostgreSQL server for one test, in a temporary
@@ -218,12 +219,7 @@ func (s *Server) stop() {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort returns a free loopback port outside the kernel's ephemeral
+// range (see package freeport), so that no other test is handed the port
+// of a server this one killed and will restart.
+func freePort() (int, error) { return freeport.Pick() }

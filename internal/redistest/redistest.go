@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/resilience-go/resilience/internal/freeport"
 )
 
 // Options configure a private server.
@@ -170,14 +172,10 @@ func (s *Server) stop() {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort returns a free loopback port outside the kernel's ephemeral
+// range (see package freeport), so that no other test is handed the port
+// of a server this one killed and will restart.
+func freePort() (int, error) { return freeport.Pick() }
 
 func ping(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)

@@ -217,6 +217,16 @@ func runeKind(r rune) string {
 	return "not a printable character"
 }
 
+// CheckQueueName reports whether name is a valid queue name, as [Client]
+// and [Worker] check it: 1 to 256 bytes of printable UTF-8 without spaces
+// or '/', and not "." or "..". It returns nil, or an error wrapping
+// [ErrInvalidArgument] that says what is wrong. A [Broker] that takes queue
+// names from outside the queue package (a Pauser, an Inspector) checks them
+// with it, so every broker accepts the same names.
+func CheckQueueName(name string) error {
+	return checkName("queue name", name, false)
+}
+
 // newID returns a random version 4 UUID, the id of a task enqueued without
 // [WithTaskID].
 func newID() string {

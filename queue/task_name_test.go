@@ -93,3 +93,22 @@ func FuzzCheckName(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckQueueName: the exported check is the one Client and Worker use,
+// so brokers refuse exactly the names the queue package refuses.
+func TestCheckQueueName(t *testing.T) {
+	for _, name := range []string{"default", "emails-eu", "ünïcode"} {
+		if err := CheckQueueName(name); err != nil {
+			t.Errorf("CheckQueueName(%q) = %v; want nil", name, err)
+		}
+	}
+	for _, name := range []string{"", ".", "..", "a/b", "a b", "a\u202eb", "\u200b", strings.Repeat("q", 257)} {
+		err := CheckQueueName(name)
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("CheckQueueName(%q) = %v; want an error wrapping ErrInvalidArgument", name, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "queue name") {
+			t.Errorf("CheckQueueName(%q) = %q; want it to name the queue name", name, err)
+		}
+	}
+}

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -51,14 +49,11 @@ func (b *Broker) Cancel(ctx context.Context, id string, ttl time.Duration) (*que
 	return r.task()
 }
 
-// checkQueueName checks a queue name as package queue does: 1 to 256
-// bytes of valid UTF-8 without control characters, spaces or '/'.
-func checkQueueName(op, s string) error {
-	bad := s == "" || len(s) > 256 || !utf8.ValidString(s) ||
-		strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) || r == '/' })
-	if bad {
-		return fmt.Errorf("%w: %s: queue name %q; want 1 to 256 printable bytes without spaces or '/'",
-			queue.ErrInvalidArgument, op, s)
+// checkQueueName checks a queue name as package queue does
+// ([queue.CheckQueueName]), naming the broker call op.
+func checkQueueName(op, q string) error {
+	if err := queue.CheckQueueName(q); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }

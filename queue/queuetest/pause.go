@@ -2,6 +2,7 @@ package queuetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -60,8 +61,13 @@ func testPause(t *testing.T, b queue.Broker) {
 	}
 	must(t, p.SetPaused(ctx, "paused", false), "resuming a running queue")
 
-	for _, bad := range []string{"", "a b", "a/b"} {
-		wantErr(t, p.SetPaused(ctx, bad, true), queue.ErrInvalidArgument, "SetPaused("+bad+")")
+	// Every name queue.CheckQueueName refuses, the broker refuses too:
+	// invisible format characters and "." and ".." included.
+	for _, bad := range []string{"", "a b", "a/b", ".", "..", "a\u202eb", "\u200b", "\ufeffq"} {
+		if queue.CheckQueueName(bad) == nil {
+			t.Fatalf("queue.CheckQueueName(%q) accepts it; the case expects a bad name", bad)
+		}
+		wantErr(t, p.SetPaused(ctx, bad, true), queue.ErrInvalidArgument, fmt.Sprintf("SetPaused(%q)", bad))
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -256,24 +254,11 @@ func (b *Broker) newest(ctx context.Context, keys []string, n int) ([]string, er
 	return ids, nil
 }
 
-// checkQueueName reports whether q is a valid queue name, as the queue
-// package checks it: 1 to 256 bytes of valid UTF-8 without control
-// characters, spaces or '/'.
+// checkQueueName checks a queue name as package queue does
+// ([queue.CheckQueueName]), naming the broker call op.
 func checkQueueName(op, q string) error {
-	bad := ""
-	switch {
-	case q == "":
-		bad = "is empty"
-	case len(q) > 256:
-		bad = fmt.Sprintf("is %d bytes long", len(q))
-	case !utf8.ValidString(q):
-		bad = "is not valid UTF-8"
-	case strings.ContainsFunc(q, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) || r == '/' }):
-		bad = "contains a control character, a space or '/'"
-	}
-	if bad != "" {
-		return fmt.Errorf("%w: %s: queue name %q %s; want 1 to 256 printable characters without spaces or '/'",
-			queue.ErrInvalidArgument, op, q, bad)
+	if err := queue.CheckQueueName(q); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }

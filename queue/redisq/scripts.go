@@ -149,10 +149,11 @@ end
 // claim finds the claim record and answers {1, id, i, {}}. It expects t,
 // ts, LEASES, PAUSED, CLAIMREC, CTOKEN, LEASE, NQ, Q0, QN0, HINT, HQ,
 // CHANNEL and WOKEN (the index of the queue whose wake token woke this
-// claim, or -1).
+// claim, or -1), and FRESH (true when the claim token is known to be new,
+// so that no claim record can exist yet: its GET is skipped).
 const luaTake = `
 local took, wait, due
-local rec = redis.call('GET', CLAIMREC)
+local rec = not FRESH and redis.call('GET', CLAIMREC)
 if rec then
   local sep = string.find(rec, ':', 1, true)
   took = {1, string.sub(rec, sep + 1), tonumber(string.sub(rec, 1, sep - 1)), {}}
@@ -230,7 +231,7 @@ end
 // ("" for none) and its queue index, then the queue names. Returns
 // luaTake's took, or {0, wait, due}.
 var takeScript = newScript(luaTime + `
-local LEASES, CLAIMREC, PAUSED, Q0 = KEYS[1], KEYS[2], KEYS[3], 4
+local LEASES, CLAIMREC, PAUSED, Q0, FRESH = KEYS[1], KEYS[2], KEYS[3], 4, false
 local CHANNEL, CTOKEN, LEASE, NQ, WOKEN, HINT, HQ, QN0 = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
   ARGV[6], tonumber(ARGV[7]), 8
 ` + luaTake + `

@@ -201,7 +201,7 @@ redis.call('LPUSH', READY, ARGV[2])
 // second run of the same call finds the task completed under its id and
 // the next task's claim record, and answers as the first run did.
 var completeTakeScript = newScript(luaTime + `
-local LEASES, KEY, CLAIMREC, HOLD, RA = KEYS[1], KEYS[2], KEYS[3], {'error', 'result'}, 6
+local LEASES, KEY, CLAIMREC, HOLD, RA, FRESH = KEYS[1], KEYS[2], KEYS[3], {'error', 'result'}, 6, false
 local f = redis.pcall('HMGET', KEY, 'state', 'token', 'queue', 'cancel', 'enqueued_at', unpack(HOLD))
 if f.err then return 4 end
 if f[2] ~= ARGV[4] then
@@ -212,6 +212,7 @@ if f[2] ~= ARGV[4] then
 ` + luaSettleKeys + `
   local RTTL = ARGV[7]
 ` + luaRevoke + `
+  FRESH = true -- first run: the next token has no claim record yet
   local code = (function()
 ` + luaComplete + `
   end)()

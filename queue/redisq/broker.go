@@ -125,7 +125,11 @@ func (b *Broker) wrap(ctx context.Context, op string, err error) error {
 // Enqueue implements [queue.Broker.Enqueue]. An unreachable Redis returns
 // the connection error wrapped ("redisq: enqueue task ...: dial tcp ..."):
 // the task was not stored (or, if the reply was lost, it was stored once:
-// enqueueing the same id again is safe).
+// enqueueing the same id again is safe). Each call has an id of its own,
+// kept in the task hash, so that when go-redis re-sends the call after a
+// read timeout and Redis runs it twice, the second run answers as the
+// first did (created, with the same EnqueuedAt); another call with the
+// same id gets the existing task and created false.
 func (b *Broker) Enqueue(ctx context.Context, t *queue.Task) (*queue.Task, bool, error) {
 	if t == nil {
 		return nil, false, fmt.Errorf("%w: Enqueue: task is nil", queue.ErrInvalidArgument)
@@ -149,7 +153,7 @@ func (b *Broker) Enqueue(ctx context.Context, t *queue.Task) (*queue.Task, bool,
 	keys := append([]string{b.k.task + t.ID}, qk.ready, qk.wake, qk.delayed, qk.done)
 	keys = append(append(keys, qk.idx[:]...), b.k.queues)
 	res, err := enqueueScript.Run(ctx, b.rdb, keys, t.ID, t.Name, t.Queue, string(t.Payload), t.MaxRetries,
-		usString(t.EnqueuedAt), usString(t.NotBefore), headers).Slice()
+		usString(t.EnqueuedAt), usString(t.NotBefore), headers, newToken()).Slice()
 	if err != nil {
 		return nil, false, b.wrap(ctx, "enqueue task "+t.ID, err)
 	}

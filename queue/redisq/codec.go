@@ -19,8 +19,9 @@ import (
 // and times that are absent are zero. token and lease_us belong to the
 // current lease and are not part of the task (once a task is settled,
 // token holds the id of the call that settled it, so that a re-sent call
-// can recognise its own work); ttl_ms is the result TTL
-// (ExpiresAt is finished_at + ttl_ms).
+// can recognise its own work); enq_call, likewise, is the id of the
+// Enqueue call that stored the task and is not decoded; ttl_ms is the
+// result TTL (ExpiresAt is finished_at + ttl_ms).
 const (
 	fName         = "name"
 	fQueue        = "queue"
@@ -38,8 +39,9 @@ const (
 	fStartedAt    = "started_at"
 	fFinishedAt   = "finished_at"
 	fTTL          = "ttl_ms"
-	fHeaders      = "headers" // JSON object of strings
-	fCancel       = "cancel"  // set when a leased task's cancellation was requested: the TTL (ms) of its REVOKED result
+	fHeaders      = "headers"  // JSON object of strings
+	fCancel       = "cancel"   // set when a leased task's cancellation was requested: the TTL (ms) of its REVOKED result
+	fEnqCall      = "enq_call" // the id of the Enqueue call that stored the task (not decoded)
 )
 
 // fieldMap turns the flat field/value list of HGETALL, as a script returns

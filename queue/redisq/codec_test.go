@@ -49,6 +49,7 @@ func validFields() map[string]string {
 		fEnqueuedAt: "1700000000123456", fStartedAt: "1700000001000000",
 		fFinishedAt: "1700000002000000", fTTL: "60000", fResult: `"ok"`,
 		fProgress: `{"current":1,"total":2,"status":"s"}`, "token": "abc", "lease_us": "1000",
+		fEnqCall: "call1",
 	}
 }
 

@@ -48,7 +48,8 @@
 //	{P}:task:<id>                hash: name, queue, payload, headers, state, attempt, max_retries,
 //	                             retries, redeliveries, enqueued_at, not_before, started_at,
 //	                             progress, result, error, finished_at, ttl_ms; token, lease_us,
-//	                             cancel while leased. A done task expires after its result TTL.
+//	                             cancel while leased; enq_call, the Enqueue call that stored it.
+//	                             A done task expires after its result TTL.
 //	{P}:queue:<q>:ready          list of task ids ready to claim, oldest first
 //	{P}:queue:<q>:wake           list holding at most one wake-up token for idle claimers (BLPOP):
 //	                             the id of the task it announces, a guess for the woken claim

@@ -2,6 +2,7 @@ package redisq
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strconv"
 	"testing"
@@ -39,7 +40,7 @@ func resendSetup(t *testing.T) (*Broker, *redis.Client) {
 	t.Cleanup(func() { _ = short.Close() })
 	b, _ := newBroker(t, short)
 	ctx := ctxFor(t, 10*time.Second)
-	for _, s := range []*redis.Script{takeScript, startScript, completeTakeScript, completeScript, failScript, retryScript, releaseScript} {
+	for _, s := range []*redis.Script{enqueueScript, takeScript, startScript, completeTakeScript, completeScript, failScript, retryScript, releaseScript} {
 		if err := s.Load(ctx, rdb).Err(); err != nil {
 			t.Fatalf("SCRIPT LOAD: %v", err)
 		}
@@ -180,5 +181,60 @@ func TestSettleResentAfterTimeout(t *testing.T) {
 				t.Fatalf("a second %s with the same token: got nil, want the lease lost", tc.name)
 			}
 		})
+	}
+}
+
+// TestEnqueueResentAfterTimeoutReportsCreated: a re-sent Enqueue used to
+// find the task its first run had stored and answer "not created", so the
+// call that stored the task was told it was a duplicate. A second Enqueue
+// of the same id, a call of its own, must still find the duplicate, even
+// when it is re-sent too.
+func TestEnqueueResentAfterTimeoutReportsCreated(t *testing.T) {
+	b, rdb := resendSetup(t)
+	ctx := ctxFor(t, 10*time.Second)
+	// EnqueuedAt is left zero, so the first run takes it from Redis's
+	// clock: a second run that took it again would answer another time.
+	task := &queue.Task{ID: "a", Name: "work", Queue: "default", Payload: []byte(`{"n":1}`), MaxRetries: 2}
+	var (
+		got     *queue.Task
+		created bool
+		err     error
+	)
+	// Put a connection in the broker's pool: a connection dialled while the
+	// server sleeps fails its handshake, which go-redis does not retry.
+	if _, err := b.Get(ctx, "none"); !errors.Is(err, queue.ErrTaskNotFound) {
+		t.Fatalf("Get of no task: got %v, want queue.ErrTaskNotFound", err)
+	}
+	stalled(t, rdb, func() { got, created, err = b.Enqueue(ctx, task) })
+	if err != nil || !created {
+		t.Fatalf("Enqueue: got created %v, error %v; want true, nil (its first run stored the task)", created, err)
+	}
+	stored, err := b.Get(ctx, "a")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if !sameTask(got, stored) {
+		t.Fatalf("Enqueue returned %+v, the broker holds %+v; want the same task", got, stored)
+	}
+	qk := b.k.q("default")
+	if n, err := rdb.LLen(ctx, qk.ready).Result(); err != nil || n != 1 {
+		t.Fatalf("ready list: %d entries, %v; want the task once", n, err)
+	}
+	if n, err := rdb.ZCard(ctx, qk.idx[0]).Result(); err != nil || n != 1 {
+		t.Fatalf("PENDING index: %d entries, %v; want the task once", n, err)
+	}
+	listed, err := b.List(ctx, queue.ListOptions{Queue: "default", Limit: 10})
+	if err != nil || len(listed) != 1 || !sameTask(listed[0], stored) {
+		t.Fatalf("List: got %v, %v; want the one task", listed, err)
+	}
+
+	other := &queue.Task{ID: "a", Name: "other", Queue: "default", Payload: []byte(`{"n":2}`)}
+	again, created, err := b.Enqueue(ctx, other)
+	if err != nil || created || !sameTask(again, stored) {
+		t.Fatalf("a second Enqueue of id a: got %+v, created %v, %v; want the stored task, not created", again, created, err)
+	}
+	stalled(t, rdb, func() { again, created, err = b.Enqueue(ctx, other) })
+	if err != nil || created || !sameTask(again, stored) {
+		t.Fatalf("a second Enqueue of id a, re-sent: got %+v, created %v, %v; want the stored task, not created", again, created, err)
 	}
 }

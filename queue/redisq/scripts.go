@@ -57,17 +57,27 @@ const (
 // enqueue: KEYS the task hash, then the queue's ready, wake, delayed,
 // done, its eight indexes (luaIdx), and the set of queue names. ARGV: id,
 // name, queue, payload, max_retries, enqueued_at (µs, "" for now),
-// not_before (µs, "" for none), headers JSON ("" for none). Returns {1,
+// not_before (µs, "" for none), headers JSON ("" for none), the id of
+// this Enqueue call (kept in the task's enq_call field). Returns {1,
 // enqueued_at} when stored, {0, HGETALL} when the id exists, {0} when its
-// key is not a hash, {2} for a bad time. Every write that could fail (a
-// key of another type) comes before the task hash is written, so a failed
-// enqueue stores no task.
+// key is not a hash, {2} for a bad time. A second run of the call that
+// stored the task (go-redis re-sends a script after a read timeout while
+// its first run may still be queued in Redis) finds its own call id in
+// the task and answers {1, enqueued_at} as the first run did; any other
+// call finds a duplicate. Every write that could fail (a key of another
+// type) comes before the task hash is written, so a failed enqueue stores
+// no task.
 var enqueueScript = newScript(`
 local key, READY, WAKE, DELAYED, DONE, I0, QUEUES = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], 6, KEYS[14]
 ` + luaIdx + `
 if redis.call('EXISTS', key) == 1 then
   local f = redis.pcall('HGETALL', key)
   if f.err then return {0} end
+  local call, enq
+  for i = 1, #f, 2 do
+    if f[i] == 'enq_call' then call = f[i + 1] elseif f[i] == 'enqueued_at' then enq = f[i + 1] end
+  end
+  if ARGV[9] ~= '' and call == ARGV[9] and enq then return {1, enq} end
   return {0, f}
 end
 local enq, nb = ARGV[6], tonumber(ARGV[7])
@@ -96,7 +106,8 @@ else
   redis.call('ZADD', IDX.PENDING, score, ARGV[1])
 end
 if woke and redis.call('LLEN', WAKE) == 0 then redis.call('RPUSH', WAKE, ARGV[1]) end
-local h = {'name', ARGV[2], 'queue', ARGV[3], 'payload', ARGV[4], 'state', 'PENDING', 'max_retries', ARGV[5], 'enqueued_at', enq}
+local h = {'name', ARGV[2], 'queue', ARGV[3], 'payload', ARGV[4], 'state', 'PENDING', 'max_retries', ARGV[5], 'enqueued_at', enq,
+  'enq_call', ARGV[9]}
 if nb then
   table.insert(h, 'not_before')
   table.insert(h, ARGV[7])

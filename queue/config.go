@@ -134,6 +134,10 @@ type WorkerConfig struct {
 	// letter not recorded yet", and is tried again after 1 s, then 2 s,
 	// 4 s, ... up to 5 minutes, each time logged at error level; its
 	// handler does not run again. Each such wait counts in [Task.Retries].
+	// Every call the worker makes to the store is bounded by one Lease: a
+	// store that does not answer within it counts as refusing the entry
+	// (the slot is freed), and a count or a removal it does not answer is
+	// logged and given up.
 	DeadLetters dlq.Store
 
 	// Alerts configures the alert on repeated failures of one task name

@@ -88,20 +88,26 @@ func TestHungRenewDoesNotStallTimeLimits(t *testing.T) {
 	})
 }
 
-// slowStore is a dead-letter store whose Push takes delay.
+// slowStore is a dead-letter store whose Push takes delay, and fails the
+// first fails times (after the delay), as a slow and flaky store.
 type slowStore struct {
 	dlq.Store
 	delay time.Duration
+	fails atomic.Int64
 }
 
 func (s *slowStore) Push(ctx context.Context, e dlq.Entry) error {
 	time.Sleep(s.delay)
+	if s.fails.Add(-1) >= 0 {
+		return errors.New("store: i/o timeout")
+	}
 	return s.Store.Push(ctx, e)
 }
 
 // The lease stays renewed while the worker records a dead letter, however
-// long the store or the alert hook takes: the handler runs once, the task
-// ends FAILURE, with one dead letter.
+// long the alert hook takes, and while it tries a slow store again (each
+// try is bounded by one lease, but the tries together take longer): the
+// handler runs once, the task ends FAILURE, with one dead letter.
 func TestSlowDeadLetterKeepsTheLease(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -109,7 +115,11 @@ func TestSlowDeadLetterKeepsTheLease(t *testing.T) {
 		alert func(dlq.Alert)
 	}{
 		{"slow alert hook", func() dlq.Store { return dlq.NewMemoryStore() }, func(dlq.Alert) { time.Sleep(10 * time.Second) }},
-		{"slow store", func() dlq.Store { return &slowStore{Store: dlq.NewMemoryStore(), delay: 10 * time.Second} }, nil},
+		{"slow store", func() dlq.Store {
+			s := &slowStore{Store: dlq.NewMemoryStore(), delay: 2 * time.Second} // two tries: 4.1 s, more than a lease
+			s.fails.Store(1)
+			return s
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

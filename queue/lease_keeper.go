@@ -13,7 +13,7 @@ import (
 
 // leaseKeeper renews the lease of one claimed task in its own goroutine for
 // as long as the worker holds the task: while the handler runs, and while
-// the worker records a dead letter, runs an alert hook, or waits for a
+// the worker records a dead letter or waits for a
 // slow store or broker. The time limits do not wait for it, and it does
 // not wait for them.
 //

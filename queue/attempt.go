@@ -325,7 +325,7 @@ func (w *Worker) settleUntil(ctx context.Context, deadline time.Time, t *Task, o
 		err := call(cctx)
 		cancel()
 		if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
-			err = fmt.Errorf("queue: the broker did not answer the %s call before the lease (%v) ran out: %w", op, w.cfg.Lease, err)
+			err = wrapOp(fmt.Sprintf("the broker did not answer the %s call before the lease (%v) ran out", op, w.cfg.Lease), err)
 		}
 		switch {
 		case err == nil:

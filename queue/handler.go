@@ -116,7 +116,7 @@ func ReportProgress(ctx context.Context, p Progress) error {
 		return invalidArg("ReportProgress: Current (%d) and Total (%d) must be >= 0", p.Current, p.Total)
 	}
 	if h.lost.Load() {
-		return fmt.Errorf("queue: report progress of task %s: %w", h.id, ErrLeaseLost)
+		return wrapOp("report progress of task "+h.id, ErrLeaseLost)
 	}
 	lease := h.w.cfg.Lease
 	pctx, cancel := context.WithTimeout(h.settle, lease)
@@ -135,12 +135,12 @@ func ReportProgress(ctx context.Context, p Progress) error {
 	}
 	if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound) {
 		h.markLost()
-		return fmt.Errorf("queue: report progress of task %s: %w", h.id, ErrLeaseLost)
+		return wrapOp("report progress of task "+h.id, ErrLeaseLost)
 	}
 	if errors.Is(err, ErrRevoked) {
 		h.markRevoked()
 	}
-	return fmt.Errorf("queue: report progress of task %s: %w", h.id, err)
+	return wrapOp("report progress of task "+h.id, err)
 }
 
 // panicError is the error of an attempt whose handler panicked.

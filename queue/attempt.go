@@ -224,9 +224,9 @@ func (w *Worker) failed(ctx context.Context, t *Task, token string, err error, t
 // lease is renewed first (a call bounded by one lease), so that a lost
 // lease writes no dead letter, and the attempt's lease keeper goes on
 // renewing it while the entry is written (alert hooks and slow stores
-// included). If the entry cannot be written the task waits in RETRY
-// instead (see [deferDeadLetter]), so that it is never failed without a
-// dead letter. A task cancelled meanwhile ends REVOKED and its entry is
+// included). If the entry cannot be written (the store fails, or does not
+// answer within one lease) the task waits in RETRY instead (see
+// [deferDeadLetter]), so that it is never failed without a dead letter. A task cancelled meanwhile ends REVOKED and its entry is
 // taken back (failSettled): the failure is counted, and alerts raised,
 // only once the broker recorded FAILURE.
 func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, trace string) {
@@ -244,13 +244,7 @@ func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, t
 		TaskID: t.ID, TaskName: t.Name, Queue: t.Queue, Payload: t.Payload,
 		Error: cause.Error(), Trace: trace, FailedAt: time.Now(), Retries: t.Retries,
 	}
-	for i := range 3 {
-		if err = w.rec.Store().Push(ctx, e); err == nil || ctx.Err() != nil {
-			break
-		}
-		_ = wait.Sleep(ctx, time.Duration(100<<i)*time.Millisecond)
-	}
-	if err != nil {
+	if err = w.pushDeadLetter(ctx, e); err != nil {
 		w.deferDeadLetter(ctx, t, token, cause, err)
 		return
 	}
@@ -258,6 +252,36 @@ func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, t
 		return w.b.Fail(ctx, t.ID, token, cause.Error(), w.cfg.ResultTTL)
 	})
 	w.failSettled(ctx, t, e, err)
+}
+
+// pushDeadLetter writes e to the dead-letter store, trying up to three
+// times. Each try is bounded by one lease, and one that times out ends the
+// tries: a store that does not answer (a network call that never ends)
+// fails like one that is down, so the task waits in RETRY
+// ([Worker.deferDeadLetter]) and the slot is freed after one lease. The
+// attempt's lease keeper renews the lease meanwhile.
+func (w *Worker) pushDeadLetter(ctx context.Context, e dlq.Entry) error {
+	var err error
+	for i := range 3 {
+		pctx, cancel := context.WithTimeout(ctx, w.cfg.Lease)
+		err = w.rec.Store().Push(pctx, e)
+		timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		if timedOut {
+			return storeTimeout("push a dead letter", w.cfg.Lease, err)
+		}
+		_ = wait.Sleep(ctx, time.Duration(100<<i)*time.Millisecond)
+	}
+	return err
+}
+
+// storeTimeout is the error of a dead-letter store call (op) that did not
+// return within timeout.
+func storeTimeout(op string, timeout time.Duration, err error) error {
+	return fmt.Errorf("queue: the dead-letter store did not %s within one lease (%v): %w", op, timeout, err)
 }
 
 // release hands the task back to the broker unfinished.
@@ -301,7 +325,7 @@ func (w *Worker) settleUntil(ctx context.Context, deadline time.Time, t *Task, o
 		err := call(cctx)
 		cancel()
 		if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
-			err = fmt.Errorf("queue: the broker did not answer the %s call before the lease (%v) ran out: %w", op, w.cfg.Lease, err)
+			err = wrapOp(fmt.Sprintf("the broker did not answer the %s call before the lease (%v) ran out", op, w.cfg.Lease), err)
 		}
 		switch {
 		case err == nil:

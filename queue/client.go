@@ -169,7 +169,7 @@ func getError(op, id string, err error) error {
 	if errors.Is(err, ErrTaskNotFound) {
 		return fmt.Errorf("%w: %q", err, id)
 	}
-	return fmt.Errorf("queue: %s task %q: %w", op, id, err)
+	return wrapOp(fmt.Sprintf("%s task %q", op, id), err)
 }
 
 // Wait blocks until the task with this id is done (SUCCESS or FAILURE) and

@@ -92,7 +92,9 @@ type WorkerConfig struct {
 	// zero fields mean [resilience.RetryPolicy]'s defaults (1 s base, x2,
 	// full jitter). Budget is not supported and must be nil. OnRetry runs
 	// once the broker has scheduled the retry: not for a task cancelled
-	// meanwhile ([ErrRevoked]) or one whose lease was lost.
+	// meanwhile ([ErrRevoked]) or one whose lease was lost. It runs on the
+	// slot of the attempt that failed, which it holds until it returns; the
+	// retry does not wait for it and may start on another slot.
 	Retry resilience.RetryPolicy
 
 	// MaxRedeliveries caps how often a task's lease may run out (its worker
@@ -110,8 +112,9 @@ type WorkerConfig struct {
 
 	// Lease is how long a claimed task stays with this worker without news.
 	// The worker renews it every Lease/3 for as long as it holds the task
-	// (while the handler runs, and while it records a dead letter or runs
-	// a retry or alert hook), sooner after a renewal that failed, and on
+	// (while the handler runs, and while it records a dead letter; the
+	// OnRetry and alert hooks run once the task is settled), sooner after
+	// a renewal that failed, and on
 	// each [ReportProgress]. Each renewal is bounded by the lease's
 	// remaining time and never delays the time limits. 0 means DefaultLease (30 s); otherwise at least
 	// MinLease. There is no upper bound: a lease that reaches past the
@@ -134,6 +137,10 @@ type WorkerConfig struct {
 	// letter not recorded yet", and is tried again after 1 s, then 2 s,
 	// 4 s, ... up to 5 minutes, each time logged at error level; its
 	// handler does not run again. Each such wait counts in [Task.Retries].
+	// Every call the worker makes to the store is bounded by one Lease: a
+	// store that does not answer within it counts as refusing the entry
+	// (the slot is freed), and a count or a removal it does not answer is
+	// logged and given up.
 	DeadLetters dlq.Store
 
 	// Alerts configures the alert on repeated failures of one task name

@@ -177,7 +177,7 @@ func (c *Client) setPaused(ctx context.Context, name string, paused bool) error 
 		return unsupported(op, c.b)
 	}
 	if err := p.SetPaused(ctx, name, paused); err != nil {
-		return fmt.Errorf("queue: %s %q: %w", op, name, err)
+		return wrapOp(fmt.Sprintf("%s %q", op, name), err)
 	}
 	return nil
 }
@@ -197,7 +197,7 @@ func (c *Client) Stats(ctx context.Context) ([]QueueStats, error) {
 	}
 	st, err := in.Stats(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("queue: stats: %w", err)
+		return nil, wrapOp("stats", err)
 	}
 	for _, q := range c.Queues() {
 		if !slices.ContainsFunc(st, func(s QueueStats) bool { return s.Queue == q }) {
@@ -248,7 +248,7 @@ func (c *Client) List(ctx context.Context, opts ListOptions) ([]*Task, error) {
 	}
 	ts, err := in.List(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("queue: list: %w", err)
+		return nil, wrapOp("list", err)
 	}
 	return ts, nil
 }

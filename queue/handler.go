@@ -103,7 +103,10 @@ func (h *taskHandle) markLost() {
 // no longer holds the task (the handler's ctx is then cancelled too; stop
 // working), one wrapping [ErrRevoked] when the task was cancelled (the
 // progress is recorded, and the handler's ctx is cancelled with that
-// cause), and broker errors wrapped. Safe for concurrent use.
+// cause), and broker errors wrapped. The broker call is bounded by one
+// [WorkerConfig.Lease]: a broker that does not answer within it gives an
+// error wrapping [context.DeadlineExceeded] (the lease keeper goes on
+// renewing the lease meanwhile). Safe for concurrent use.
 func ReportProgress(ctx context.Context, p Progress) error {
 	h, _ := ctx.Value(handleKey{}).(*taskHandle)
 	if h == nil {
@@ -113,20 +116,31 @@ func ReportProgress(ctx context.Context, p Progress) error {
 		return invalidArg("ReportProgress: Current (%d) and Total (%d) must be >= 0", p.Current, p.Total)
 	}
 	if h.lost.Load() {
-		return fmt.Errorf("queue: report progress of task %s: %w", h.id, ErrLeaseLost)
+		return wrapOp("report progress of task "+h.id, ErrLeaseLost)
 	}
-	err := h.w.b.Progress(h.settle, h.id, h.token, p, h.w.cfg.Lease)
+	lease := h.w.cfg.Lease
+	pctx, cancel := context.WithTimeout(h.settle, lease)
+	err := h.w.b.Progress(pctx, h.id, h.token, p, lease)
+	timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded)
+	cancel()
 	if err == nil {
 		return nil
 	}
+	if timedOut {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
+		}
+		return wrapOp("report progress of task "+h.id,
+			fmt.Errorf("the broker did not answer within one lease (%v); the progress may not be recorded: %w", lease, err))
+	}
 	if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrTaskNotFound) {
 		h.markLost()
-		return fmt.Errorf("queue: report progress of task %s: %w", h.id, ErrLeaseLost)
+		return wrapOp("report progress of task "+h.id, ErrLeaseLost)
 	}
 	if errors.Is(err, ErrRevoked) {
 		h.markRevoked()
 	}
-	return fmt.Errorf("queue: report progress of task %s: %w", h.id, err)
+	return wrapOp("report progress of task "+h.id, err)
 }
 
 // panicError is the error of an attempt whose handler panicked.

@@ -195,3 +195,58 @@ func TestHandlerCtxCarriesRunValues(t *testing.T) {
 		require.NoError(t, <-done)
 	})
 }
+
+// progressHangingBroker is a broker whose Progress calls never answer: they
+// wait until their context ends (or until giveUp is closed, so that a test
+// of a worker that never bounds the call can still stop it).
+type progressHangingBroker struct {
+	*queue.MemoryBroker
+	giveUp chan struct{}
+}
+
+func (b *progressHangingBroker) Progress(ctx context.Context, _, _ string, _ queue.Progress, _ time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.giveUp:
+		return errGaveUp
+	}
+}
+
+// A broker that hangs on a Progress call does not stall the handler that
+// reports it: ReportProgress returns a clear error after one lease, while
+// the lease keeper keeps the task, and the handler finishes its task.
+func TestReportProgressToAHungBrokerReturnsAfterOneLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const lease = 3 * time.Second
+		b := &progressHangingBroker{MemoryBroker: queue.NewMemoryBroker(), giveUp: make(chan struct{})}
+		w := newWorker(t, b, queue.WorkerConfig{Concurrency: 1, Lease: lease})
+		var (
+			progressErr error
+			took        time.Duration
+		)
+		w.Handle("job", func(ctx context.Context, _ *queue.Task) (any, error) {
+			begin := time.Now()
+			progressErr = queue.ReportProgress(ctx, queue.Progress{Current: 1, Total: 2})
+			took = time.Since(begin)
+			return "ok", nil
+		})
+		c := queue.NewClient(b)
+		task, err := c.Enqueue(context.Background(), "job", nil)
+		require.NoError(t, err)
+		stop := start(w)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*lease)
+		got, err := c.Wait(ctx, task.ID)
+		cancel()
+		close(b.giveUp) // lets a worker that never bounds the call stop
+		synctest.Wait()
+		require.NoError(t, stop())
+		require.NoError(t, err, "the handler finished within two leases")
+		require.Equal(t, queue.StateSuccess, got.State)
+		require.Zero(t, got.Redeliveries, "the lease keeper kept the task meanwhile")
+		require.Equal(t, lease, took, "ReportProgress returned after one lease")
+		require.ErrorIs(t, progressErr, context.DeadlineExceeded)
+		require.EqualError(t, progressErr, "queue: report progress of task "+task.ID+
+			": the broker did not answer within one lease (3s); the progress may not be recorded: context deadline exceeded")
+	})
+}

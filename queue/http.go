@@ -195,7 +195,7 @@ func NewHTTPHandlerWith(c *Client, cfg HTTPConfig) (http.Handler, error) {
 			// Only Threshold and Window matter for reading the counts.
 			rec, err := dlq.NewRecorder(cfg.DeadLetters, dlq.AlertConfig{Threshold: cfg.Alerts.Threshold, Window: cfg.Alerts.Window})
 			if err != nil {
-				return nil, fmt.Errorf("queue: HTTPConfig.Alerts: %w", err)
+				return nil, wrapOp("HTTPConfig.Alerts", err)
 			}
 			a.alerts = rec
 		}

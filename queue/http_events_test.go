@@ -229,7 +229,7 @@ func TestHTTPEventsKeepAliveAndErrorEvent(t *testing.T) {
 		default:
 			t.Fatal("the events handler still runs after the broker closed")
 		}
-		assert.True(t, strings.HasSuffix(rec.String(), "event: error\ndata: {\"error\":\"queue: watch task \\\"t1\\\": queue: broker closed\"}\n\n"),
+		assert.True(t, strings.HasSuffix(rec.String(), "event: error\ndata: {\"error\":\"queue: watch task \\\"t1\\\": broker closed\"}\n\n"),
 			"stream tail %q", rec.String())
 		assert.Equal(t, http.StatusOK, rec.code)
 		assert.Equal(t, 4, rec.flushes, "flushes: one per event and keep-alive")

@@ -13,9 +13,8 @@ import (
 
 // leaseKeeper renews the lease of one claimed task in its own goroutine for
 // as long as the worker holds the task: while the handler runs, and while
-// the worker records a dead letter, runs an alert hook, or waits for a
-// slow store or broker. The time limits do not wait for it, and it does
-// not wait for them.
+// the worker records a dead letter or waits for a slow store or broker.
+// The time limits do not wait for it, and it does not wait for them.
 //
 // Renewals come every Lease/3, measured from the end of the previous call,
 // so a slow call does not bunch the next one up against it nor push it

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -88,20 +89,26 @@ func TestHungRenewDoesNotStallTimeLimits(t *testing.T) {
 	})
 }
 
-// slowStore is a dead-letter store whose Push takes delay.
+// slowStore is a dead-letter store whose Push takes delay, and fails the
+// first fails times (after the delay), as a slow and flaky store.
 type slowStore struct {
 	dlq.Store
 	delay time.Duration
+	fails atomic.Int64
 }
 
 func (s *slowStore) Push(ctx context.Context, e dlq.Entry) error {
 	time.Sleep(s.delay)
+	if s.fails.Add(-1) >= 0 {
+		return errors.New("store: i/o timeout")
+	}
 	return s.Store.Push(ctx, e)
 }
 
 // The lease stays renewed while the worker records a dead letter, however
-// long the store or the alert hook takes: the handler runs once, the task
-// ends FAILURE, with one dead letter.
+// long the alert hook takes, and while it tries a slow store again (each
+// try is bounded by one lease, but the tries together take longer): the
+// handler runs once, the task ends FAILURE, with one dead letter.
 func TestSlowDeadLetterKeepsTheLease(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -109,7 +116,11 @@ func TestSlowDeadLetterKeepsTheLease(t *testing.T) {
 		alert func(dlq.Alert)
 	}{
 		{"slow alert hook", func() dlq.Store { return dlq.NewMemoryStore() }, func(dlq.Alert) { time.Sleep(10 * time.Second) }},
-		{"slow store", func() dlq.Store { return &slowStore{Store: dlq.NewMemoryStore(), delay: 10 * time.Second} }, nil},
+		{"slow store", func() dlq.Store {
+			s := &slowStore{Store: dlq.NewMemoryStore(), delay: 2 * time.Second} // two tries: 4.1 s, more than a lease
+			s.fails.Store(1)
+			return s
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -142,32 +153,63 @@ func TestSlowDeadLetterKeepsTheLease(t *testing.T) {
 	}
 }
 
-// The lease stays renewed while an OnRetry hook runs: a hook slower than
-// the lease does not let the task be redelivered.
-func TestSlowOnRetryHookKeepsTheLease(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := queue.NewMemoryBroker()
-		retry := noJitter
-		retry.OnRetry = func(resilience.RetryEvent) { time.Sleep(10 * time.Second) }
-		w := newWorker(t, b, queue.WorkerConfig{Concurrency: 2, Lease: 3 * time.Second, Retry: retry})
-		var runs atomic.Int64
-		w.Handle("flaky", func(context.Context, *queue.Task) (any, error) {
-			if runs.Add(1) == 1 {
-				return nil, errors.New("upstream 503")
-			}
-			return "ok", nil
+// OnRetry runs once the broker has scheduled the retry, on the slot of the
+// attempt that failed. A slow hook therefore holds that slot, not the task:
+// with a second slot the retry starts on time, while the hook still runs,
+// and with one slot it starts when the hook returns. Either way the task
+// runs once per attempt, is never redelivered (the stale lease of the
+// failed attempt, which its keeper may still try to renew, does not touch
+// the retry), and OnRetry reports the delay the broker was given.
+func TestSlowOnRetryHookDoesNotDelayTheScheduledRetry(t *testing.T) {
+	const hook = 10 * time.Second
+	for _, tc := range []struct {
+		concurrency int
+		second      time.Duration // when the retry starts, from the first attempt
+		hookRunning bool          // whether the hook still runs when the task is done
+	}{
+		{concurrency: 2, second: time.Second, hookRunning: true},
+		{concurrency: 1, second: hook, hookRunning: false},
+	} {
+		t.Run(fmt.Sprintf("concurrency %d", tc.concurrency), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := queue.NewMemoryBroker()
+				var (
+					events      []resilience.RetryEvent
+					hookRunning atomic.Bool
+				)
+				retry := noJitter // 1 s before the first retry
+				retry.OnRetry = func(e resilience.RetryEvent) {
+					hookRunning.Store(true)
+					events = append(events, e)
+					time.Sleep(hook)
+					hookRunning.Store(false)
+				}
+				w := newWorker(t, b, queue.WorkerConfig{Concurrency: tc.concurrency, Lease: 3 * time.Second, Retry: retry})
+				log := &attemptLog{start: time.Now()}
+				w.Handle("flaky", func(context.Context, *queue.Task) (any, error) {
+					if log.record() == 1 {
+						return nil, errors.New("upstream 503")
+					}
+					return "ok", nil
+				})
+				stop := start(w)
+				c := queue.NewClient(b)
+				task, err := c.Enqueue(context.Background(), "flaky", nil)
+				require.NoError(t, err)
+				done := wait(t, c, task.ID)
+				require.Equal(t, tc.hookRunning, hookRunning.Load(), "hook still running when the task was done")
+				synctest.Wait()
+				require.NoError(t, stop())
+				require.Equal(t, queue.StateSuccess, done.State)
+				require.Equal(t, []time.Duration{0, tc.second}, log.times(), "start of each attempt")
+				require.Equal(t, 1, done.Retries)
+				require.Zero(t, done.Redeliveries)
+				require.Len(t, events, 1)
+				require.Equal(t, 1, events[0].Attempt)
+				require.Equal(t, time.Second, events[0].Delay)
+			})
 		})
-		stop := start(w)
-		c := queue.NewClient(b)
-		task, err := c.Enqueue(context.Background(), "flaky", nil)
-		require.NoError(t, err)
-		done := wait(t, c, task.ID)
-		require.NoError(t, stop())
-		require.Equal(t, queue.StateSuccess, done.State)
-		require.EqualValues(t, 2, runs.Load(), "one failed attempt, one retry")
-		require.Equal(t, 1, done.Retries)
-		require.Zero(t, done.Redeliveries)
-	})
+	}
 }
 
 // pushLog is a dead-letter store that is down until up is set, and

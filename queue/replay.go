@@ -63,11 +63,11 @@ func (c *Client) Replay(ctx context.Context, store dlq.Store, taskID string) (*T
 	}
 	e, err := store.Get(ctx, taskID)
 	if err != nil {
-		return nil, fmt.Errorf("queue: replay task %q: %w", taskID, err)
+		return nil, wrapOp(fmt.Sprintf("replay task %q", taskID), err)
 	}
 	t, err := c.enqueueReplay(ctx, e)
 	if err != nil {
-		return nil, fmt.Errorf("queue: replay task %q: %w", taskID, err)
+		return nil, wrapOp(fmt.Sprintf("replay task %q", taskID), err)
 	}
 	if err := store.Delete(ctx, taskID); err != nil && !errors.Is(err, dlq.ErrNotFound) {
 		return t, fmt.Errorf("queue: replay task %q: enqueued as %q but the dead-letter entry was not deleted (replay again to retry): %w",

@@ -166,10 +166,10 @@ func (s *Scheduler) checkOptions(name string, opts []EnqueueOption) error {
 	case o.delay < 0:
 		return invalidArg("Scheduler.Add(%q): WithDelay(%v): want 0 or more", name, o.delay)
 	case !s.c.knows(o.queue):
-		return fmt.Errorf("queue: Scheduler.Add(%q): %w", name, s.c.unknownQueue(o.queue))
+		return wrapOp(fmt.Sprintf("Scheduler.Add(%q)", name), s.c.unknownQueue(o.queue))
 	}
 	if err := checkHeaders(o.headers); err != nil {
-		return fmt.Errorf("queue: Scheduler.Add(%q): WithHeaders: %w", name, err)
+		return wrapOp(fmt.Sprintf("Scheduler.Add(%q): WithHeaders", name), err)
 	}
 	return nil
 }

@@ -140,7 +140,7 @@ func (w *Worker) logRevoked(ctx context.Context, t *Task) {
 func (w *Worker) failSettled(ctx context.Context, t *Task, e dlq.Entry, err error) {
 	if err == nil {
 		w.log.LogAttrs(ctx, slog.LevelError, "queue: task failed", taskAttrs(t, slog.String("error", e.Error))...)
-		if err := w.rec.Record(ctx, e); err != nil {
+		if err := w.recordFailure(ctx, e); err != nil {
 			w.log.LogAttrs(ctx, slog.LevelError, "queue: the dead letter is stored but the failure could not be counted",
 				taskAttrs(t, slog.Any("error", err))...)
 		}
@@ -149,8 +149,35 @@ func (w *Worker) failSettled(ctx context.Context, t *Task, e dlq.Entry, err erro
 	if !errors.Is(err, ErrRevoked) && !w.settledAs(ctx, t, StateRevoked) {
 		return
 	}
-	if err := w.rec.Store().Delete(ctx, t.ID); err != nil && !errors.Is(err, dlq.ErrNotFound) {
+	if err := w.deleteDeadLetter(ctx, t.ID); err != nil && !errors.Is(err, dlq.ErrNotFound) {
 		w.log.LogAttrs(ctx, slog.LevelError, "queue: cannot remove the dead letter of a revoked task",
 			taskAttrs(t, slog.Any("error", err))...)
 	}
+}
+
+// recordFailure counts the failure of e, whose entry is stored already, with
+// the dead-letter recorder (which pushes the entry again, idempotently, and
+// raises the alert at the threshold). Its store calls are bounded by one
+// lease, so a hung store frees the slot; the [dlq.AlertConfig] OnAlert hook
+// is the caller's code and runs to its end.
+func (w *Worker) recordFailure(ctx context.Context, e dlq.Entry) error {
+	rctx, cancel := context.WithTimeout(ctx, w.cfg.Lease)
+	defer cancel()
+	err := w.rec.Record(rctx, e)
+	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		err = storeTimeout("record the failure", w.cfg.Lease, err)
+	}
+	return err
+}
+
+// deleteDeadLetter removes the dead letter of task id, bounded by one lease
+// so that a hung store frees the slot.
+func (w *Worker) deleteDeadLetter(ctx context.Context, id string) error {
+	dctx, cancel := context.WithTimeout(ctx, w.cfg.Lease)
+	defer cancel()
+	err := w.rec.Store().Delete(dctx, id)
+	if err != nil && ctx.Err() == nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
+		err = storeTimeout("delete a dead letter", w.cfg.Lease, err)
+	}
+	return err
 }

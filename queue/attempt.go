@@ -226,9 +226,10 @@ func (w *Worker) failed(ctx context.Context, t *Task, token string, err error, t
 // renewing it while the entry is written (alert hooks and slow stores
 // included). If the entry cannot be written (the store fails, or does not
 // answer within one lease) the task waits in RETRY instead (see
-// [deferDeadLetter]), so that it is never failed without a dead letter. A task cancelled meanwhile ends REVOKED and its entry is
-// taken back (failSettled): the failure is counted, and alerts raised,
-// only once the broker recorded FAILURE.
+// [deferDeadLetter]), so that it is never failed without a dead letter. A
+// task cancelled meanwhile ends REVOKED and its entry is taken back
+// (failSettled): the failure is counted, and alerts raised, only once the
+// broker recorded FAILURE.
 func (w *Worker) fail(ctx context.Context, t *Task, token string, cause error, trace string) {
 	rctx, cancel := context.WithTimeout(ctx, w.cfg.Lease)
 	err := w.b.Renew(rctx, t.ID, token, w.cfg.Lease)

@@ -29,3 +29,33 @@ func TestServerKillRestart(t *testing.T) {
 		t.Fatalf("after restart: got %d, %v; want the committed 42", n, err)
 	}
 }
+
+// TestKillLeavesNoBackend: every backend, not only the postmaster, is gone
+// once Kill returns. PostgreSQL puts each backend in a process group of its
+// own, so a backend left alive could still answer its client's next query
+// after the server was "killed".
+func TestKillLeavesNoBackend(t *testing.T) {
+	s := Start(t)
+	pool := PoolURL(t, s.URL, 4)
+	ctx := context.Background()
+	var backends []int
+	for range 3 {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Release()
+		var pid int
+		if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		backends = append(backends, pid)
+	}
+	s.Kill()
+	for _, pid := range backends {
+		if anyAlive([]int{pid}) {
+			t.Errorf("backend %d still runs after Kill returned", pid)
+		}
+	}
+	s.Restart()
+}

@@ -170,16 +170,80 @@ func (s *Server) Kill() {
 	if cmd == nil {
 		return
 	}
+	// Each backend is a process group of its own (PostgreSQL calls setsid
+	// in every child), so killing the postmaster's group leaves them: a
+	// backend that still holds a client connection could answer one more
+	// query after its postmaster died. Kill every descendant too.
+	pids := descendants(cmd.Process.Pid)
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 	<-exited
-	// The backends die with it, but not at the same instant: wait (up to
-	// 5s) until none of the group is left.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		if err := syscall.Kill(-cmd.Process.Pid, 0); errors.Is(err, syscall.ESRCH) {
+	// They die, but not at the same instant: wait (up to 5s) until none
+	// of them is left (a zombie counts as gone).
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !anyAlive(pids) && syscall.Kill(-cmd.Process.Pid, 0) != nil {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// descendants returns the ids of the processes below pid, read from
+// /proc (their parent id is the fourth field of /proc/<id>/stat).
+func descendants(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		id, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, ok := procStat(id); ok {
+			children[ppid] = append(children[ppid], id)
+		}
+	}
+	var out []int
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
+		for _, c := range children[queue[0]] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// procStat reads the parent id and the state letter of process id.
+func procStat(id int) (ppid int, state byte, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(id) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// The command name, in parentheses, may hold spaces: read after it.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return ppid, f[0][0], err == nil
+}
+
+// anyAlive reports whether a process of pids is still running (neither
+// gone nor a zombie).
+func anyAlive(pids []int) bool {
+	for _, pid := range pids {
+		if _, state, ok := procStat(pid); ok && state != 'Z' && state != 'X' {
+			return true
+		}
+	}
+	return false
 }
 
 // Restart starts the server again on the same data and port after

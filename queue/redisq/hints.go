@@ -1,9 +1,6 @@
 package redisq
 
-import (
-	"slices"
-	"sync"
-)
+import "sync"
 
 // hints are guesses of the ids at the head of each queue's ready list, from
 // the last claim's reply. A claim passes one, with its task key, to the
@@ -14,7 +11,8 @@ import (
 type hints struct {
 	mu       sync.Mutex
 	m        map[string][]string
-	handed   [64]string // the last guesses handed out, likely still in flight
+	handed   [64]string     // the last guesses handed out, likely still in flight
+	inHanded map[string]int // how many times each id is in handed
 	nextSlot int
 }
 
@@ -31,7 +29,16 @@ func (h *hints) next(q string) string {
 		return ""
 	}
 	h.m[q] = l[1:]
+	if h.inHanded == nil {
+		h.inHanded = make(map[string]int, len(h.handed))
+	}
+	if old := h.handed[h.nextSlot]; old != "" {
+		if h.inHanded[old]--; h.inHanded[old] <= 0 {
+			delete(h.inHanded, old)
+		}
+	}
 	h.handed[h.nextSlot] = l[0]
+	h.inHanded[l[0]]++
 	h.nextSlot = (h.nextSlot + 1) % len(h.handed)
 	return l[0]
 }
@@ -45,7 +52,7 @@ func (h *hints) set(q string, ids []any) {
 	defer h.mu.Unlock()
 	l := make([]string, 0, len(ids))
 	for _, v := range ids {
-		if id, ok := v.(string); ok && !slices.Contains(h.handed[:], id) {
+		if id, ok := v.(string); ok && h.inHanded[id] == 0 {
 			l = append(l, id)
 		}
 	}

@@ -1,6 +1,7 @@
 package redisq
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -40,4 +41,32 @@ func TestClaimWithRightGuessIsOneScript(t *testing.T) {
 	claim(b, "b", 1)     // guessed b
 	claim(other, "c", 2) // takes c, which b's broker guesses next
 	claim(b, "d", 2)     // its guess (c) was wrong: take d, then start it
+}
+
+// TestHintsSkipIDsHandedOut: set leaves out the ids handed out among the
+// last 64 guesses (claims in flight guess them already), and takes an id
+// back once 64 later guesses pushed it out.
+func TestHintsSkipIDsHandedOut(t *testing.T) {
+	var h hints
+	h.set("q", []any{"a", "b"})
+	if got := h.next("q"); got != "a" {
+		t.Fatalf("next: got %q, want a", got)
+	}
+	h.set("q", []any{"a", "b", "c"})
+	if got := h.next("q"); got != "b" {
+		t.Fatalf("next after set: got %q, want b (a was handed out)", got)
+	}
+	for i := range 62 { // fill the window of the last 64 guesses
+		h.set("x", []any{fmt.Sprint("x", i)})
+		h.next("x")
+	}
+	h.set("q", []any{"a", "c"})
+	if got := h.next("q"); got != "c" {
+		t.Fatalf("next: got %q, want c (a is still among the last 64 guesses)", got)
+	}
+	// c took a's place in the window: a may be guessed again.
+	h.set("q", []any{"a"})
+	if got := h.next("q"); got != "a" {
+		t.Fatalf("next: got %q, want a (pushed out of the window)", got)
+	}
 }

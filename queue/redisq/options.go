@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -37,20 +38,21 @@ var ErrCorruptTask = errors.New("redisq: task data in Redis does not decode")
 
 // keys is the key layout of one prefix; see the package documentation.
 type keys struct {
-	tag        string // "{prefix}"
-	task       string // task hash prefix: task + id
-	queue      string // queue key prefix: queue + name + ":ready" | ":wake" | ...
-	queues     string // SET of the names of queues that ever held a task or were paused
-	paused     string // SET of the names of paused queues
-	leases     string // ZSET id -> lease expiry (µs)
-	scan       string // SCAN cursor of the reconciliation sweep
-	wake       string // prefix of the private wake-up lists of blocked claims
-	claim      string // prefix of the claim records: claim + token -> task id
-	changed    string // pub/sub channel: task ids that changed
-	dlqOrder   string // ZSET task id -> push sequence
-	dlqEntries string // HASH task id -> entry JSON
-	dlqSeq     string // counter of dead-letter pushes
-	dlqFail    string // prefix of the failure counters
+	tag        string  // "{prefix}"
+	task       string  // task hash prefix: task + id
+	queue      string  // queue key prefix: queue + name + ":ready" | ":wake" | ...
+	queues     string  // SET of the names of queues that ever held a task or were paused
+	paused     string  // SET of the names of paused queues
+	leases     string  // ZSET id -> lease expiry (µs)
+	scan       string  // SCAN cursor of the reconciliation sweep
+	wake       string  // prefix of the private wake-up lists of blocked claims
+	claim      string  // prefix of the claim records: claim + token -> task id
+	changed    string  // pub/sub channel: task ids that changed
+	dlqOrder   string  // ZSET task id -> push sequence
+	dlqEntries string  // HASH task id -> entry JSON
+	dlqSeq     string  // counter of dead-letter pushes
+	dlqFail    string  // prefix of the failure counters
+	qc         *qcache // the keys of queues by name (nil in the zero keys)
 }
 
 // newKeys returns the key layout of prefix, or an error when the prefix
@@ -79,6 +81,7 @@ func newKeys(prefix string) (keys, error) {
 		dlqEntries: tag + ":dlq:entries",
 		dlqSeq:     tag + ":dlq:seq",
 		dlqFail:    tag + ":dlq:fail:",
+		qc:         &qcache{},
 	}, nil
 }
 
@@ -107,14 +110,35 @@ type qkeys struct {
 	idx     [len(idxStates)]string
 }
 
-// q returns the keys of queue name.
+// q returns the keys of queue name. The keys of the first maxCachedQueues
+// names asked for are kept, so that a busy queue's calls do not build
+// twelve strings each.
 func (k keys) q(name string) qkeys {
+	if k.qc != nil {
+		if qk, ok := k.qc.m.Load(name); ok {
+			return qk.(qkeys)
+		}
+	}
 	p := k.queue + name + ":"
 	qk := qkeys{ready: p + "ready", wake: p + "wake", delayed: p + "delayed", done: p + "done"}
 	for i, s := range idxStates {
 		qk.idx[i] = p + "idx:" + s
 	}
+	if k.qc != nil && k.qc.n.Load() < maxCachedQueues {
+		if _, loaded := k.qc.m.LoadOrStore(name, qk); !loaded {
+			k.qc.n.Add(1)
+		}
+	}
 	return qk
+}
+
+// maxCachedQueues bounds the queue names whose keys are kept.
+const maxCachedQueues = 256
+
+// qcache holds the keys of queues by name.
+type qcache struct {
+	m sync.Map // name -> qkeys
+	n atomic.Int64
 }
 
 // group returns the keys of the queue as the lease scripts take them:

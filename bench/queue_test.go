@@ -43,3 +43,20 @@ func TestQueueWorkloads(t *testing.T) {
 		})
 	}
 }
+
+func TestTableHelpers(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -20000: "-20,000"} {
+		if got := Count(n); got != want {
+			t.Errorf("Count(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := Median([]float64{3, 1, 2}); got != 2 {
+		t.Errorf("Median = %v, want 2", got)
+	}
+	if got := Ratio(time.Millisecond, 0); got != 1000 {
+		t.Errorf("Ratio(1ms, 0) = %v, want 1000", got)
+	}
+	if got := Ms(1500 * time.Microsecond); got != "1.50 ms" {
+		t.Errorf("Ms = %q", got)
+	}
+}

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/resilience-go/resilience/bench"
@@ -116,21 +115,21 @@ func run(runs, n, batch, concurrency, producers, rate int, duration, cooldown ti
 	}
 
 	fmt.Printf("| Workload | %s | %s | Ratio |\n|---|---|---|---|\n", ours.Name(), peer.Name())
-	oe, pe := median(enq[0]), median(enq[1])
+	oe, pe := bench.Median(enq[0]), bench.Median(enq[1])
 	fmt.Printf("| Enqueue throughput (%s small tasks, one client) | %s tasks/s | %s tasks/s | %.2fx |\n",
-		count(n), count(int(oe)), count(int(pe)), oe/pe)
-	ob, pb := median(batched[0]), median(batched[1])
+		bench.Count(n), bench.Count(int(oe)), bench.Count(int(pe)), oe/pe)
+	ob, pb := bench.Median(batched[0]), bench.Median(batched[1])
 	fmt.Printf("| Batched enqueue (%s tasks in batches of %d, one client) | %s tasks/s | %s tasks/s | %.2fx |\n",
-		count(n), batch, count(int(ob)), count(int(pb)), ob/pb)
-	ot, pt := median(e2e[0]), median(e2e[1])
+		bench.Count(n), batch, bench.Count(int(ob)), bench.Count(int(pb)), ob/pb)
+	ot, pt := bench.Median(e2e[0]), bench.Median(e2e[1])
 	fmt.Printf("| End-to-end throughput (%s no-op tasks, concurrency %d) | %s tasks/s | %s tasks/s | %.2fx |\n",
-		count(n), concurrency, count(int(ot)), count(int(pt)), ot/pt)
+		bench.Count(n), concurrency, bench.Count(int(ot)), bench.Count(int(pt)), ot/pt)
 	fmt.Printf("| Pickup latency p50 at %d tasks/s | %s | %s | %.1fx lower |\n",
-		rate, ms(pick[0].P50), ms(pick[1].P50), ratio(pick[1].P50, pick[0].P50))
+		rate, bench.Ms(pick[0].P50), bench.Ms(pick[1].P50), bench.Ratio(pick[1].P50, pick[0].P50))
 	fmt.Printf("| Pickup latency p99 at %d tasks/s | %s | %s | %.1fx lower |\n",
-		rate, ms(pick[0].P99), ms(pick[1].P99), ratio(pick[1].P99, pick[0].P99))
+		rate, bench.Ms(pick[0].P99), bench.Ms(pick[1].P99), bench.Ratio(pick[1].P99, pick[0].P99))
 	fmt.Printf("\nThroughput: medians of %d runs each. Pickup: %d and %d samples over %v (max %s and %s). GOMAXPROCS %d.\n",
-		runs, pick[0].Samples, pick[1].Samples, duration, ms(pick[0].Max), ms(pick[1].Max), runtime.GOMAXPROCS(0))
+		runs, pick[0].Samples, pick[1].Samples, duration, bench.Ms(pick[0].Max), bench.Ms(pick[1].Max), runtime.GOMAXPROCS(0))
 	return nil
 }
 
@@ -153,23 +152,4 @@ func e2e(runs, n, concurrency, producers int) error {
 		fmt.Printf("%s end-to-end: %.0f tasks/s\n", sys.Name(), v)
 	}
 	return nil
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(max(b, time.Microsecond)) }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-
-// count renders n with thousands separators.
-func count(n int) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -104,50 +103,31 @@ func run(runs, n, concurrency, producers, rate int, duration time.Duration) erro
 
 	ours, peer := systems[0].Name(), systems[1].Name()
 	fmt.Printf("| Workload | %s | %s | Ratio |\n|---|---|---|---|\n", ours, peer)
-	oe, pe := median(enq[0]), median(enq[1])
+	oe, pe := bench.Median(enq[0]), bench.Median(enq[1])
 	fmt.Printf("| Enqueue throughput (%s small tasks, one client) | %s tasks/s | %s tasks/s | %.2fx |\n",
-		count(n), count(int(oe)), count(int(pe)), oe/pe)
-	o1, p1 := median(e2e1[0]), median(e2e1[1])
+		bench.Count(n), bench.Count(int(oe)), bench.Count(int(pe)), oe/pe)
+	o1, p1 := bench.Median(e2e1[0]), bench.Median(e2e1[1])
 	fmt.Printf("| End-to-end throughput, one producer (%s no-op tasks, concurrency %d) | %s tasks/s | %s tasks/s | %.2fx |\n",
-		count(n), concurrency, count(int(o1)), count(int(p1)), o1/p1)
-	ot, pt := median(e2e[0]), median(e2e[1])
+		bench.Count(n), concurrency, bench.Count(int(o1)), bench.Count(int(p1)), o1/p1)
+	ot, pt := bench.Median(e2e[0]), bench.Median(e2e[1])
 	fmt.Printf("| End-to-end throughput, %d producers (%s no-op tasks, concurrency %d) | %s tasks/s | %s tasks/s | %.2fx |\n",
-		producers, count(n), concurrency, count(int(ot)), count(int(pt)), ot/pt)
+		producers, bench.Count(n), concurrency, bench.Count(int(ot)), bench.Count(int(pt)), ot/pt)
 	fmt.Printf("| Pickup latency p50 at %d tasks/s | %s | %s | %.0fx lower |\n",
-		rate, ms(pick[0].P50), ms(pick[1].P50), ratio(pick[1].P50, pick[0].P50))
+		rate, bench.Ms(pick[0].P50), bench.Ms(pick[1].P50), bench.Ratio(pick[1].P50, pick[0].P50))
 	fmt.Printf("| Pickup latency p99 at %d tasks/s | %s | %s | %.0fx lower |\n",
-		rate, ms(pick[0].P99), ms(pick[1].P99), ratio(pick[1].P99, pick[0].P99))
+		rate, bench.Ms(pick[0].P99), bench.Ms(pick[1].P99), bench.Ratio(pick[1].P99, pick[0].P99))
 	fmt.Printf("\nThroughput: medians of %d runs each. Pickup: %d and %d samples over %v (max %s and %s). GOMAXPROCS %d.\n",
-		runs, pick[0].Samples, pick[1].Samples, duration, ms(pick[0].Max), ms(pick[1].Max), gomaxprocs())
+		runs, pick[0].Samples, pick[1].Samples, duration, bench.Ms(pick[0].Max), bench.Ms(pick[1].Max), gomaxprocs())
 	fmt.Printf("Each run, %s / %s: enqueue alone %s, end-to-end with one producer %s.\n",
 		ours, peer, runsOf(enq), runsOf(e2e1))
 	return nil
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(max(b, time.Microsecond)) }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-
-// count renders n with thousands separators.
-func count(n int) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // runsOf renders each run's figures of both systems, "a/b" per run.
 func runsOf(v [][]float64) string {
 	parts := make([]string, len(v[0]))
 	for i := range v[0] {
-		parts[i] = count(int(v[0][i])) + "/" + count(int(v[1][i]))
+		parts[i] = bench.Count(int(v[0][i])) + "/" + bench.Count(int(v[1][i]))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -47,6 +47,7 @@ type Server struct {
 	private bool
 	opts    Options
 	dir     string
+	busPort int // the cluster bus port of a cluster node
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -72,6 +73,16 @@ func Start(tb testing.TB, opts Options) *Server {
 		tb.Fatalf("redistest: no free port: %v", err)
 	}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if opts.Cluster {
+		// A cluster node also listens on a bus port, port+10000 unless
+		// set: that may be above the range freePort keeps clear (in the
+		// kernel's ephemeral range, or another test's port), so pick it too.
+		for s.busPort == 0 || s.busPort == port {
+			if s.busPort, err = freePort(); err != nil {
+				tb.Fatalf("redistest: no free port: %v", err)
+			}
+		}
+	}
 	if err := s.start(bin); err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
@@ -93,7 +104,7 @@ func (s *Server) start(bin string) error {
 	}
 	if s.opts.Cluster {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")
+			"--cluster-node-timeout", "2000", "--cluster-port", strconv.Itoa(s.busPort))
 	}
 	if s.opts.Debug {
 		args = append(args, "--enable-debug-command", "yes")
